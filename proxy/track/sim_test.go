@@ -85,10 +85,11 @@ func (s *simServer) receive(msg pgproto3.FrontendMessage) {
 			return
 		case *pgproto3.CopyDone:
 			s.out = append(s.out, simMsg{typ: 'C', body: []byte("COPY 0\x00"), sql: s.copyTrue.sql, index: s.copyTrue.index})
-			if s.copyIn == "query" {
-				s.queryRest()
-			}
+			mode := s.copyIn
 			s.copyIn = ""
+			if mode == "query" {
+				s.queryRest() // may start the next COPY
+			}
 		case *pgproto3.CopyFail:
 			s.emit('E', s.copyTrue.sql, s.copyTrue.index)
 			if s.copyIn == "query" {

@@ -23,6 +23,9 @@ func newHarness(t testing.TB) *harness {
 }
 
 func (h *harness) send(msg pgproto3.FrontendMessage) {
+	if testing.Verbose() {
+		h.t.Logf("client: %T %+v", msg, msg)
+	}
 	h.tr.Frontend(msg)
 	h.sim.receive(msg)
 }
@@ -32,6 +35,9 @@ func (h *harness) deliver(n int) {
 	for ; n > 0 && h.got < len(h.sim.out); n-- {
 		m := h.sim.out[h.got]
 		h.got++
+		if testing.Verbose() {
+			h.t.Logf("server: %q %q (%s #%d)", m.typ, m.body, m.sql, m.index)
+		}
 		a, err := h.tr.Backend(m.typ, m.body)
 		if err != nil {
 			h.t.Fatalf("message %d %q: %v", h.got, m.typ, err)
