@@ -1,0 +1,50 @@
+package proxy
+
+import (
+	"net/netip"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgveil/pgveil/proxy/track"
+)
+
+// SessionInfo is who a session is, decided at login and fixed for the
+// session's life. Policy decisions take it as input.
+type SessionInfo struct {
+	ID         uint64     // process-unique session number, for logs
+	User       string     // pgveil user name, e.g. "anna.keller"
+	Roles      []string   // from [[users]] roles
+	Region     string     // e.g. "EU"; "unknown" when nothing matched
+	Listener   string     // listener address the client connected to
+	ClientAddr netip.Addr // the client's IP address
+	TLS        bool       // the client connection is encrypted
+	Database   string     // upstream database
+	Protocol   uint32     // negotiated protocol version (3.0 = 196608, 3.2 = 196610)
+}
+
+// A Filter inspects and rewrites one session's messages on behalf of the
+// masking engine. Each server message it wants comes with the attribution
+// from the session's protocol tracker: which statement and portal produced
+// it. A session whose Filter is nil is forwarded byte for byte, decoding
+// only what the tracker needs.
+//
+// Client is called from the client-reading goroutine and Server from the
+// server-reading goroutine, possibly at the same time.
+type Filter interface {
+	// Client sees each decoded client message after the tracker recorded
+	// it and before it is forwarded. A non-nil error ends the session with
+	// a FATAL ErrorResponse (an *Error chooses the SQLSTATE).
+	Client(msg pgproto3.FrontendMessage) error
+	// WantsServer reports whether server messages of this type must pass
+	// through Server; others are forwarded as bytes. It must give the same
+	// answer for the whole session.
+	WantsServer(typ byte) bool
+	// Server appends to dst what the client receives in place of msg and
+	// returns it: msg unchanged to forward it, nothing to drop it. msg is a
+	// complete message (type byte, length, body), valid only during the call.
+	Server(dst, msg []byte, a track.Attribution) ([]byte, error)
+}
+
+// FilterFunc chooses a session's Filter once it is authenticated; nil means
+// the session is transparent.
+type FilterFunc func(SessionInfo) Filter
