@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,10 +29,11 @@ import (
 // Server accepts client connections on the configured listeners and runs a
 // session for each.
 type Server struct {
-	cfg    *rules.Config
-	log    *slog.Logger
-	tls    *tls.Config // nil when TLS is disabled
-	filter FilterFunc
+	cfg       *rules.Config
+	log       *slog.Logger
+	tls       *tls.Config // nil when TLS is disabled
+	tlsDirect *tls.Config // for direct TLS: also requires ALPN "postgresql"
+	filter    FilterFunc
 
 	listeners []net.Listener
 	active    atomic.Int64 // client connections being served (incl. startup)
@@ -85,6 +87,13 @@ func NewServer(cfg *rules.Config, opts Options) (*Server, error) {
 			// ALPN "postgresql" is mandatory for direct TLS (PostgreSQL 17
 			// sslnegotiation=direct) and harmless otherwise.
 			NextProtos: []string{"postgresql"},
+		}
+		s.tlsDirect = s.tls.Clone()
+		s.tlsDirect.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if !slices.Contains(hello.SupportedProtos, "postgresql") {
+				return nil, errors.New("direct TLS connection without ALPN \"postgresql\"")
+			}
+			return nil, nil
 		}
 	}
 	return s, nil

@@ -63,6 +63,12 @@ type session struct {
 	clientGone atomic.Bool
 }
 
+// Size limits for server messages the pump buffers whole.
+const (
+	maxCommandComplete = 4 << 10
+	maxServerMessage   = 1 << 30
+)
+
 // quietEnd is the end reason for a client that said goodbye: nothing more
 // is sent to it.
 var quietEnd = &Error{}
@@ -162,12 +168,11 @@ func (c *session) clientToServer() *Error {
 			if err := c.sw.Flush(); err != nil {
 				return nil // upstream gone; the other goroutine reports it
 			}
-			if idleTimeout > 0 {
-				var deadline time.Time
-				if c.idle() {
-					deadline = time.Now().Add(idleTimeout)
-				}
-				c.client.SetReadDeadline(deadline)
+			// The idle deadline is armed here and by the server goroutine
+			// when ReadyForQuery makes the session idle, and cleared only
+			// when a message arrives, so neither side undoes the other.
+			if idleTimeout > 0 && c.idle() {
+				c.client.SetReadDeadline(time.Now().Add(idleTimeout))
 			}
 		}
 		hdr, err := c.cr.Peek(5)
@@ -177,7 +182,10 @@ func (c *session) clientToServer() *Error {
 			}
 			return quietEnd // client hung up
 		}
-		typ, n := hdr[0], int(binary.BigEndian.Uint32(hdr[1:]))
+		if idleTimeout > 0 {
+			c.client.SetReadDeadline(time.Time{})
+		}
+		typ, n := hdr[0], int(int32(binary.BigEndian.Uint32(hdr[1:]))) // signed on the wire
 		if n < 4 {
 			return fatal(SideClient, codeProtocolViolation, fmt.Sprintf("invalid message length %d", n), nil)
 		}
@@ -269,6 +277,7 @@ func (c *session) logStatement(m pgproto3.FrontendMessage) {
 // connection ends, then tells the client why and closes it.
 func (c *session) serverToClient() {
 	var out, scratch []byte
+	idleTimeout := c.srv.cfg.Server.IdleTimeout.Duration
 	lastWasError := false
 	var endWith *Error
 	for {
@@ -282,13 +291,20 @@ func (c *session) serverToClient() {
 		if err != nil {
 			break
 		}
-		typ, n := hdr[0], int(binary.BigEndian.Uint32(hdr[1:]))
+		typ, n := hdr[0], int(int32(binary.BigEndian.Uint32(hdr[1:]))) // signed on the wire
 		if n < 4 {
 			endWith = fatal(SideUpstream, codeProtocolViolation, "invalid message from the upstream server", nil)
 			break
 		}
 		total := 1 + n
 		wants := c.filter != nil && c.filter.WantsServer(typ)
+		// Messages the pump must hold whole have sane sizes: ReadyForQuery
+		// is 5 bytes, a command tag is short, and nothing exceeds
+		// PostgreSQL's own 1 GiB limit. A header claiming more is broken.
+		if (typ == 'Z' && n != 5) || (typ == 'C' && n > maxCommandComplete) || (wants && n > maxServerMessage) {
+			endWith = fatal(SideUpstream, codeProtocolViolation, "invalid message from the upstream server", nil)
+			break
+		}
 
 		var msg []byte // the whole message, when it fits the read buffer
 		if total <= c.sr.Size() {
@@ -359,11 +375,12 @@ func (c *session) serverToClient() {
 			c.sr.Discard(total)
 		}
 		if typ == 'Z' {
-			if n != 5 {
-				endWith = fatal(SideUpstream, codeProtocolViolation, "invalid message from the upstream server", nil)
-				break
-			}
 			c.txStatus.Store(uint32(msg[5]))
+			if idleTimeout > 0 && c.idle() {
+				// The client goroutine may already be waiting without a
+				// deadline (it was busy when it started to wait).
+				c.client.SetReadDeadline(time.Now().Add(idleTimeout))
+			}
 			if c.draining.Load() && c.idle() {
 				endWith = fatal(SideProxy, codeAdminShutdown, "terminating connection due to administrator command", nil)
 				break

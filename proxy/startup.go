@@ -127,7 +127,11 @@ func (c *session) negotiate() (*startup, error) {
 	for {
 		code, body, err := readStartupPacket(c.cr)
 		if err != nil {
-			if errors.Is(err, io.EOF) {
+			var e *Error
+			if !errors.As(err, &e) {
+				// Hung up, or silent until auth_timeout: PostgreSQL closes
+				// such connections without a word, and so does pgveil.
+				c.log.Debug("connection closed during startup", "err", err)
 				return nil, nil
 			}
 			return nil, err
@@ -201,14 +205,17 @@ func (c *session) writeRaw(b []byte) error {
 // startTLS upgrades the client connection. For direct TLS the client must
 // negotiate ALPN "postgresql", as PostgreSQL requires.
 func (c *session) startTLS(direct bool) error {
-	tc := tls.Server(bufConn{c.client, c.cr}, c.srv.tls)
+	cfg := c.srv.tls
+	if direct {
+		// Refuse inside the handshake (an alert), not with a plaintext
+		// error on an encrypted stream, as PostgreSQL 17 does.
+		cfg = c.srv.tlsDirect
+	}
+	tc := tls.Server(bufConn{c.client, c.cr}, cfg)
 	if err := tc.Handshake(); err != nil {
 		return fatal(SideClient, codeProtocolViolation, "TLS handshake failed", err)
 	}
 	st := tc.ConnectionState()
-	if direct && st.NegotiatedProtocol != "postgresql" {
-		return fatal(SideClient, codeProtocolViolation, "direct TLS connection without ALPN \"postgresql\"", nil)
-	}
 	c.tlsState = &st
 	c.client = tc
 	c.cr = bufio.NewReaderSize(tc, clientReadBuf)
@@ -252,7 +259,9 @@ func (c *session) startupMessage(version uint32, body []byte) (*startup, error) 
 	}
 	st.protocol = 3<<16 | negotiated
 	if minor > latestMinorProtocol || len(unknownOptions) > 0 || minor != negotiated {
-		err := c.send(&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: negotiated, UnrecognizedOptions: unknownOptions})
+		// The field is the whole version number (3.2 = 0x00030002), as
+		// PostgreSQL sends it; libpq rejects a bare minor number.
+		err := c.send(&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: st.protocol, UnrecognizedOptions: unknownOptions})
 		if err != nil {
 			return nil, err
 		}
@@ -334,7 +343,7 @@ func (a authConn) Receive() (byte, []byte, error) {
 	if err != nil {
 		return 0, nil, fatal(SideClient, codeProtocolViolation, "connection closed during authentication", err)
 	}
-	typ, n := hdr[0], int(binary.BigEndian.Uint32(hdr[1:]))
+	typ, n := hdr[0], int(int32(binary.BigEndian.Uint32(hdr[1:])))
 	if n < 4 || n > maxStartupPacketLen {
 		return 0, nil, fatal(SideClient, codeProtocolViolation, "invalid message length during authentication", nil)
 	}
