@@ -30,7 +30,7 @@ type tagChecker struct {
 }
 
 func (f *tagChecker) Client(pgproto3.FrontendMessage) error { return nil }
-func (f *tagChecker) WantsServer(typ byte) bool            { return typ == 'D' }
+func (f *tagChecker) WantsServer(typ byte) bool             { return typ == 'D' }
 
 func (f *tagChecker) Server(dst, msg []byte, a track.Attribution) ([]byte, error) {
 	f.rows.Add(1)
