@@ -357,15 +357,20 @@ func TestLimitMessageSize(t *testing.T) {
 		t.Fatalf("length = %s", got)
 	}
 
-	// 2 MiB is refused with 54000.
+	// 64 MiB is refused with 54000, and the client reads that FATAL even
+	// though it is still writing its message (no connection reset).
 	hc := lcHijack(t, p.DSN(harness.Local))
-	body := []byte("SELECT '" + strings.Repeat("y", 2<<20) + "'\x00")
+	body := []byte("SELECT '" + strings.Repeat("y", 64<<20) + "'\x00")
 	msg := make([]byte, 5, 5+len(body))
 	msg[0] = 'Q'
 	binary.BigEndian.PutUint32(msg[1:], uint32(4+len(body)))
 	msg = append(msg, body...)
-	go hc.Conn.Write(msg) // fails once the proxy hangs up; that is fine
+	// Write it all before reading, as drivers do: the proxy must not reset
+	// the connection under a client that is still sending.
 	hc.Conn.SetDeadline(time.Now().Add(lcTimeout))
+	if _, err := hc.Conn.Write(msg); err != nil {
+		t.Fatalf("writing the oversized message: %v (the proxy reset the connection)", err)
+	}
 	e := lcExpectFatal(t, hc.Frontend, "54000")
 	if !strings.Contains(e.Message, "max_message_size") {
 		t.Errorf("message does not mention max_message_size: %q", e.Message)

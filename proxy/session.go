@@ -61,6 +61,9 @@ type session struct {
 	endOnce  sync.Once
 	// clientGone is set when the client hung up or sent Terminate.
 	clientGone atomic.Bool
+	// stopping is set when the server goroutine has finished with the
+	// client; the client goroutine's reads then fail by deadline.
+	stopping atomic.Bool
 }
 
 // Size limits for server messages the pump buffers whole.
@@ -149,8 +152,27 @@ func (c *session) run() {
 	}
 	c.end(reason)
 	<-done
+	if reason != quietEnd && reason.Side == SideClient {
+		// The client broke a rule (e.g. an oversized message) and may still
+		// be sending: closing now would reset the connection and destroy
+		// the FATAL on its way. Half-close, then discard for a moment.
+		c.log.Warn("session ended: client broke a rule", "code", reason.Code, "reason", reason.Message)
+		c.lingerClose()
+	} else {
+		c.log.Info("session ended")
+	}
 	c.client.Close()
-	c.log.Info("session ended")
+}
+
+// lingerClose shuts the write side of the client connection and reads and
+// discards what the client still sends, for a bounded time and amount, so
+// that the client reads pgveil's last message before the connection goes.
+func (c *session) lingerClose() {
+	if cw, ok := c.client.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.client.SetReadDeadline(time.Now().Add(2 * time.Second))
+	io.CopyN(io.Discard, c.client, 1<<30)
 }
 
 // clientToServer forwards client messages upstream, decoding those the
@@ -177,6 +199,9 @@ func (c *session) clientToServer() *Error {
 		}
 		hdr, err := c.cr.Peek(5)
 		if err != nil {
+			if c.stopping.Load() {
+				return quietEnd // the server goroutine has ended the session
+			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return fatal(SideClient, codeIdleSessionTimeout, "terminating connection due to idle-session timeout", nil)
 			}
@@ -404,7 +429,9 @@ func (c *session) serverToClient() {
 		}
 	}
 	c.cw.Flush()
-	c.client.Close()
+	// Wake the client goroutine if it waits for the client; run closes.
+	c.stopping.Store(true)
+	c.client.SetReadDeadline(time.Now())
 }
 
 // clientLeft reports whether the session is ending because the client
