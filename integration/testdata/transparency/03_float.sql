@@ -1,0 +1,23 @@
+-- float4/float8: special values, negative zero, digits.
+select 'Infinity'::float8 as inf, '-Infinity'::float8 as ninf, 'NaN'::float8 as nan, '-0'::float8 as negzero;
+select 'Infinity'::float4, '-Infinity'::float4, 'NaN'::float4, '-0'::float4;
+select 0.1::float8 + 0.2::float8 as sum, 1::float8 / 3 as third;
+select 1e308::float8 * 10 as overflow;
+select 1e-320::float8 as denormal, 1.7976931348623157e308::float8 as maxf8, 3.4028235e38::float4 as maxf4;
+select 3.14159265358979::float4, 3.14159265358979::float8, 1.0::float8, 100::float4;
+set extra_float_digits = 0;
+select 0.1::float8 + 0.2::float8, 1::float8 / 3, 3.14159265358979::float4;
+set extra_float_digits = 3;
+select 0.1::float8 + 0.2::float8, 1::float8 / 3, 3.14159265358979::float4;
+set extra_float_digits = -15;
+select 0.1::float8 + 0.2::float8, 1::float8 / 3, 3.14159265358979::float4;
+reset extra_float_digits;
+show extra_float_digits;
+select 'NaN'::float8 = 'NaN'::float8 as nan_eq, '-0'::float8 = '0'::float8 as zero_eq;
+select x, x::text, x::numeric from (values (1.5::float8), (-0.0), (1e20), (1e-7), (123456789.123456789)) v(x);
+select 'Infinity'::float8::numeric;
+select 'NaN'::float8::numeric, 'Infinity'::float4::float8;
+select 1e400::float8;
+select sqrt(-1::float8);
+select sin(pi() / 6), cos(0::float8), atan2(1, 1), degrees(pi()), cbrt(27::float8), log(1000::float8);
+select sum(1.0::float8 / g), avg(g::float4) from generate_series(1, 100) g;

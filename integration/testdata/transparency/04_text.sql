@@ -1,0 +1,22 @@
+-- Character types: unicode, empty strings, padding, escapes.
+select ''::text as empty, ' '::text as space, ''::varchar as empty_varchar, ''::char(3) as empty_char;
+select 'abc'::char(5) || '|' as padded, length('abc'::char(5)), octet_length('abc'::char(5)), 'abc'::varchar(2);
+select 'abcdef'::varchar(3);
+select '张伟' as name, 'Zhang Wei' as pinyin, '北京市朝阳区' as addr, length('北京市朝阳区') as chars, octet_length('北京市朝阳区') as bytes;
+select 'héllo wörld' as latin, 'Ωμέγα' as greek, 'Привет' as cyrillic, 'مرحبا' as arabic, 'שלום' as hebrew;
+select '😀🎉👍' as emoji, length('😀🎉👍'), octet_length('😀🎉👍'), 'e' || U&'\0301' as combining;
+select U&'\4E2D\6587' as uescape, E'tab\there' as tab, E'new\nline' as newline, E'back\\slash' as backslash, E'quote''s' as quote;
+select E'multi\nline\ntext' as ml, 'x' as y;
+select 'a"b' as dq, $$dollar 'quoted'$$ as dollar, $tag$ with $$ inside $tag$ as tagged;
+select upper('straße'), lower('ÀÉÎ'), initcap('hello world'), reverse('上海'), substr('深圳市南山区', 3, 2);
+select repeat('ab', 5), lpad('7', 3, '0'), rpad('x', 4, '.'), btrim('  xy  '), translate('abc', 'ab', 'AB');
+select concat_ws(',', 'a', null, 'c'), format('%s|%I|%L', 'x', 'Col Name', E'it''s'), quote_ident('a b'), quote_literal(E'o\'k');
+select string_agg(c, '-' order by c) from unnest(array['c', 'a', 'b']) c;
+select position('市' in '深圳市'), strpos('hello', 'l'), split_part('a,b,c', ',', 2), regexp_replace('2024-01-02', '(\d+)-(\d+)-(\d+)', '\3/\2/\1');
+select regexp_matches('foo123bar45', '\d+', 'g');
+select 'abc' collate "C" < 'abd' collate "C", 'B' < 'a' collate "C";
+select md5('pgveil'), encode(sha256('pgveil'::bytea), 'hex'), to_hex(255), ascii('A'), chr(27700);
+select 'n'::name::text, 'name'::name, 'bpchar'::bpchar;
+select convert_to('中文', 'UTF8'), convert_from('\xe4b8ade69687', 'UTF8');
+select E'\x01\x1f' as controls, length(E'\x01\x1f');
+select chr(0);
