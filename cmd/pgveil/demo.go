@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/pgveil/pgveil/internal/democrm"
 	"github.com/pgveil/pgveil/internal/stack"
 	"github.com/pgveil/pgveil/proxy"
 )
@@ -73,10 +74,14 @@ pgveil is running in front of the sample CRM (%d customers, %d orders).
   Overseas analyst (region EU), policy "overseas-analysts":
     PGPASSWORD=%s psql "host=127.0.0.1 port=%d dbname=crm user=%s"
 
+  Directly to PostgreSQL, bypassing pgveil (the upstream role both users map to):
+    PGPASSWORD=%s psql "host=%s port=%d dbname=crm user=%s"
+
   Try:  SELECT name, mobile, email, id_number, birthday, city FROM crm.customers LIMIT 5;
 `, *customers, *orders,
 		stack.DefaultUsers[0].Password, port(addrs[0]), stack.DefaultUsers[0].Name,
-		stack.DefaultUsers[1].Password, port(addrs[1]), stack.DefaultUsers[1].Name)
+		stack.DefaultUsers[1].Password, port(addrs[1]), stack.DefaultUsers[1].Name,
+		up.ReaderPassword, up.Host, up.Port, democrm.ReaderRole)
 	if *writeConfig != "" {
 		abs, _ := filepath.Abs(*writeConfig)
 		fmt.Fprintf(stdout, "\n  The configuration is in %s\n", abs)
