@@ -29,8 +29,10 @@ type tagChecker struct {
 	errors []string
 }
 
-func (f *tagChecker) Client(pgproto3.FrontendMessage) error { return nil }
-func (f *tagChecker) WantsServer(typ byte) bool             { return typ == 'D' }
+func (f *tagChecker) Client(pgproto3.FrontendMessage) (pgproto3.FrontendMessage, error) {
+	return nil, nil
+}
+func (f *tagChecker) WantsServer(typ byte) bool { return typ == 'D' }
 
 func (f *tagChecker) Server(dst, msg []byte, a track.Attribution) ([]byte, error) {
 	f.rows.Add(1)
@@ -51,7 +53,7 @@ func (f *tagChecker) Server(dst, msg []byte, a track.Attribution) ([]byte, error
 		f.errors = append(f.errors, fmt.Sprintf("row tagged %q attributed to %s %q (portal %q, #%d)", tag, a.Origin, sql, a.PortalName, a.Index))
 		f.mu.Unlock()
 	}
-	return append(dst, msg...), nil
+	return msg, nil
 }
 
 // firstColumn returns the first value of a DataRow (text or binary text).

@@ -31,17 +31,22 @@ type SessionInfo struct {
 // Client is called from the client-reading goroutine and Server from the
 // server-reading goroutine, possibly at the same time.
 type Filter interface {
-	// Client sees each decoded client message after the tracker recorded
-	// it and before it is forwarded. A non-nil error ends the session with
-	// a FATAL ErrorResponse (an *Error chooses the SQLSTATE).
-	Client(msg pgproto3.FrontendMessage) error
+	// Client sees each decoded client message before the tracker records
+	// it and before it is forwarded. It may return a replacement to forward
+	// instead (nil forwards msg as is): this is how a statement is refused
+	// without desynchronising the protocol, by sending the server something
+	// that fails in its place and rewriting that failure on the way back. A
+	// non-nil error ends the session with a FATAL ErrorResponse (an *Error
+	// chooses the SQLSTATE). msg is valid only during the call.
+	Client(msg pgproto3.FrontendMessage) (replace pgproto3.FrontendMessage, err error)
 	// WantsServer reports whether server messages of this type must pass
 	// through Server; others are forwarded as bytes. It must give the same
 	// answer for the whole session.
 	WantsServer(typ byte) bool
-	// Server appends to dst what the client receives in place of msg and
-	// returns it: msg unchanged to forward it, nothing to drop it. msg is a
-	// complete message (type byte, length, body), valid only during the call.
+	// Server returns what the client receives in place of msg: msg itself
+	// to forward it, or messages appended to dst (the filter's reusable
+	// buffer), or nothing to drop it. msg is a complete message (type byte,
+	// length, body), valid only during the call.
 	Server(dst, msg []byte, a track.Attribution) ([]byte, error)
 }
 

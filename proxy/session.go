@@ -250,21 +250,29 @@ func (c *session) clientToServer() *Error {
 		if err != nil {
 			return fatal(SideClient, codeProtocolViolation, fmt.Sprintf("invalid frontend message type %q", typ), err)
 		}
+		out := msg
+		if c.filter != nil {
+			if m == nil {
+				return fatal(SideClient, codeProtocolViolation, fmt.Sprintf("invalid frontend message type %q", typ), nil)
+			}
+			repl, err := c.filter.Client(m)
+			if err != nil {
+				return asError(err, fatal(SideClient, codeInternalError, "request refused", nil))
+			}
+			if repl != nil {
+				if out, err = repl.Encode(nil); err != nil {
+					return fatal(SideProxy, codeInternalError, "internal error", err)
+				}
+				m = repl
+			}
+		}
 		if m != nil {
 			c.tracker.Frontend(m)
 			if logStatements {
 				c.logStatement(m)
 			}
 		}
-		if c.filter != nil {
-			if m == nil {
-				return fatal(SideClient, codeProtocolViolation, fmt.Sprintf("invalid frontend message type %q", typ), nil)
-			}
-			if err := c.filter.Client(m); err != nil {
-				return asError(err, fatal(SideClient, codeInternalError, "request refused", nil))
-			}
-		}
-		if _, err := c.sw.Write(msg); err != nil {
+		if _, err := c.sw.Write(out); err != nil {
 			return c.pumpError(err)
 		}
 		if total <= c.cr.Size() {
