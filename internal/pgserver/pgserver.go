@@ -49,6 +49,24 @@ type Options struct {
 	// ReadyTimeout bounds how long Start waits for the server to accept
 	// connections; default 30s.
 	ReadyTimeout time.Duration
+	// TLS, if set, turns on SSL with the given certificate and key. Nil
+	// leaves SSL off, as it always was.
+	TLS *TLSOptions
+}
+
+// TLSOptions give a server a certificate. Start copies both files into the
+// data directory, the key with mode 0600 and owned by the server's account
+// (PostgreSQL refuses a key that others can read), so the originals may be
+// anywhere and need not be readable by that account.
+type TLSOptions struct {
+	CertFile string // PEM server certificate, optionally followed by intermediates
+	KeyFile  string // PEM private key, unencrypted (PKCS#1, PKCS#8 or SEC 1)
+	// Require refuses TCP logins without TLS: pg_hba.conf then has only
+	// hostssl lines, and a plaintext login fails with SQLSTATE 28000 ("no
+	// pg_hba.conf entry ... no encryption"). Without it, host lines accept
+	// TCP logins with and without TLS. The Unix socket needs no TLS either
+	// way.
+	Require bool
 }
 
 // Server is a running throwaway cluster. Its fields are informational;
@@ -65,11 +83,19 @@ type Server struct {
 	binDir  string
 	version int // server major version, e.g. 15
 	logf    func(format string, args ...any)
+	tls     *tlsFiles // nil: SSL off
 
 	proc *postmaster
 
 	stopOnce sync.Once
 	stopErr  error
+}
+
+// tlsFiles is what Start read from TLSOptions, ready to be written into
+// the data directory.
+type tlsFiles struct {
+	cert, key []byte
+	require   bool
 }
 
 // postmaster is one started postgres process. Its exit is observed by a
@@ -109,6 +135,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if readyTimeout <= 0 {
 		readyTimeout = 30 * time.Second
 	}
+	if opts.TLS != nil {
+		files, err := readTLS(opts.TLS)
+		if err != nil {
+			return nil, err
+		}
+		s.tls = files
+	}
 
 	binDir, version, err := findBinaries(opts.BinDir)
 	if err != nil {
@@ -135,7 +168,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := s.initdb(ctx, cred); err != nil {
 		return nil, err
 	}
-	if err := s.writeConfig(); err != nil {
+	if err := s.writeConfig(cred); err != nil {
 		return nil, err
 	}
 
@@ -167,15 +200,21 @@ func (s *Server) Addr() string {
 	return net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
 }
 
-// DSN is a connection URL for the given login, with TLS off (the server has
-// no certificate), e.g. "postgres://crm_reader:pw@127.0.0.1:54321/crm?sslmode=disable".
+// DSN is a connection URL for the given login, e.g.
+// "postgres://crm_reader:pw@127.0.0.1:54321/crm?sslmode=disable". TLS is off
+// unless the server requires it (TLSOptions.Require); then it is
+// sslmode=require, which encrypts without checking the certificate.
 func (s *Server) DSN(user, password, database string) string {
+	sslmode := "disable"
+	if s.tls != nil && s.tls.require {
+		sslmode = "require"
+	}
 	u := url.URL{
 		Scheme:   "postgres",
 		User:     url.UserPassword(user, password),
 		Host:     s.Addr(),
 		Path:     "/" + database,
-		RawQuery: "sslmode=disable",
+		RawQuery: "sslmode=" + sslmode,
 	}
 	return u.String()
 }
@@ -445,8 +484,9 @@ func (s *Server) initdb(ctx context.Context, cred *syscall.Credential) error {
 // writeConfig appends our settings to postgresql.conf (later lines win) and
 // replaces pg_hba.conf so that only password logins over loopback and the
 // private socket are possible. The port is not here: it is passed with -p so
-// that a retry on another port needs no rewrite.
-func (s *Server) writeConfig() error {
+// that a retry on another port needs no rewrite. With TLS, the certificate
+// and key are written into the data directory too.
+func (s *Server) writeConfig(cred *syscall.Credential) error {
 	conf := fmt.Sprintf(`
 # --- pgserver: a throwaway cluster, tuned for speed ---
 listen_addresses = '127.0.0.1'
@@ -467,6 +507,16 @@ log_line_prefix = '%%m [%%p] %%q%%u@%%d '
 lc_messages = 'C'
 timezone = 'UTC'
 `, s.DataDir)
+	if s.tls != nil {
+		if err := s.writeTLSFiles(cred); err != nil {
+			return err
+		}
+		// Relative paths are relative to the data directory.
+		conf += fmt.Sprintf(`ssl = on
+ssl_cert_file = '%s'
+ssl_key_file = '%s'
+`, tlsCertName, tlsKeyName)
+	}
 	f, err := os.OpenFile(filepath.Join(s.DataDir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("pgserver: %w", err)
@@ -483,9 +533,78 @@ local all all scram-sha-256
 host  all all 127.0.0.1/32 scram-sha-256
 host  all all ::1/128      scram-sha-256
 `
+	if s.tls != nil && s.tls.require {
+		// hostssl matches only TLS connections, so a plaintext TCP login
+		// finds no entry and is refused.
+		hba = `# pgserver: SCRAM passwords only; no trust, no peer, no remote hosts;
+# TCP only over TLS.
+local   all all scram-sha-256
+hostssl all all 127.0.0.1/32 scram-sha-256
+hostssl all all ::1/128      scram-sha-256
+`
+	}
 	// WriteFile truncates the existing file, keeping its owner and mode.
 	if err := os.WriteFile(filepath.Join(s.DataDir, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
 		return fmt.Errorf("pgserver: %w", err)
+	}
+	return nil
+}
+
+// The names of the certificate and key in the data directory.
+const (
+	tlsCertName = "server.crt"
+	tlsKeyName  = "server.key"
+)
+
+// readTLS reads the certificate and key named in o, so that a wrong path
+// fails Start before initdb runs.
+func readTLS(o *TLSOptions) (*tlsFiles, error) {
+	if o.CertFile == "" || o.KeyFile == "" {
+		return nil, errors.New("pgserver: TLS needs both CertFile and KeyFile")
+	}
+	cert, err := os.ReadFile(o.CertFile)
+	if err != nil {
+		return nil, fmt.Errorf("pgserver: TLS certificate: %w", err)
+	}
+	key, err := os.ReadFile(o.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("pgserver: TLS key: %w", err)
+	}
+	return &tlsFiles{cert: cert, key: key, require: o.Require}, nil
+}
+
+// writeTLSFiles puts the certificate and key into the data directory,
+// owned by the server's account. The key must be mode 0600 (or root-owned
+// and 0640): PostgreSQL refuses to start with a key others can read.
+func (s *Server) writeTLSFiles(cred *syscall.Credential) error {
+	for _, f := range []struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}{
+		{tlsCertName, s.tls.cert, 0o644},
+		{tlsKeyName, s.tls.key, 0o600},
+	} {
+		path := filepath.Join(s.DataDir, f.name)
+		// O_EXCL: initdb creates neither file, and a leftover one with
+		// looser permissions must not be reused.
+		fh, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, f.mode)
+		if err != nil {
+			return fmt.Errorf("pgserver: %w", err)
+		}
+		_, err = fh.Write(f.data)
+		if cerr := fh.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Chmod(path, f.mode) // the umask may have narrowed the certificate's mode
+		}
+		if err == nil && cred != nil {
+			err = os.Chown(path, int(cred.Uid), int(cred.Gid))
+		}
+		if err != nil {
+			return fmt.Errorf("pgserver: %s: %w", path, err)
+		}
 	}
 	return nil
 }

@@ -3,8 +3,15 @@ package pgserver
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -225,4 +232,170 @@ func processAlive(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// writeTestCert writes a self-signed ECDSA certificate for 127.0.0.1 and
+// localhost, and its key, into dir. The certificate is its own CA, so it
+// can serve as sslrootcert for verify-full.
+func writeTestCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "pgserver test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "test.crt"), filepath.Join(dir, "test.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Deliberately world-readable: Start must copy it with a mode
+	// PostgreSQL accepts.
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// withSSLMode replaces the sslmode of a DSN from Server.DSN.
+func withSSLMode(dsn, params string) string {
+	base, _, _ := strings.Cut(dsn, "?")
+	return base + "?" + params
+}
+
+// sessionSSL reports whether conn's backend uses TLS, from pg_stat_ssl.
+func sessionSSL(t *testing.T, ctx context.Context, conn *pgconn.PgConn) bool {
+	t.Helper()
+	res, err := conn.Exec(ctx, "select ssl from pg_stat_ssl where pid = pg_backend_pid()").ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || len(res[0].Rows) != 1 {
+		t.Fatalf("pg_stat_ssl: %d results", len(res))
+	}
+	return string(res[0].Rows[0][0]) == "t"
+}
+
+func TestTLS(t *testing.T) {
+	certFile, keyFile := writeTestCert(t, t.TempDir())
+	s := startForTest(t, Options{TLS: &TLSOptions{CertFile: certFile, KeyFile: keyFile}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// Without Require the DSN stays plaintext, and plaintext works.
+	if !strings.HasSuffix(s.SuperDSN("postgres"), "sslmode=disable") {
+		t.Errorf("SuperDSN = %q, want sslmode=disable", s.SuperDSN("postgres"))
+	}
+	conn, err := s.Connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sessionSSL(t, ctx, conn) {
+		t.Error("sslmode=disable session uses TLS")
+	}
+	conn.Close(ctx)
+
+	// Full verification against the certificate itself proves the server
+	// presents the certificate we gave it.
+	dsn := withSSLMode(s.SuperDSN("postgres"), "sslmode=verify-full&sslrootcert="+certFile)
+	conn, err = pgconn.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("verify-full: %v", err)
+	}
+	if !sessionSSL(t, ctx, conn) {
+		t.Error("verify-full session does not use TLS")
+	}
+	conn.Close(ctx)
+
+	// The key in the data directory is private to the server's account.
+	fi, err := os.Stat(filepath.Join(s.DataDir, tlsKeyName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := fi.Mode().Perm(); m != 0o600 {
+		t.Errorf("key mode %o, want 600", m)
+	}
+	cred, err := serverCredential()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantUID := uint32(os.Geteuid())
+	if cred != nil {
+		wantUID = cred.Uid
+	}
+	if uid := fi.Sys().(*syscall.Stat_t).Uid; uid != wantUID {
+		t.Errorf("key owned by uid %d, want %d", uid, wantUID)
+	}
+}
+
+func TestTLSRequire(t *testing.T) {
+	certFile, keyFile := writeTestCert(t, t.TempDir())
+	s := startForTest(t, Options{TLS: &TLSOptions{CertFile: certFile, KeyFile: keyFile, Require: true}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// The DSN asks for TLS, so Exec and Connect work.
+	if err := s.Exec(ctx, "postgres", "select 1"); err != nil {
+		t.Fatalf("Exec: %v", err)
+	}
+	conn, err := s.Connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sessionSSL(t, ctx, conn) {
+		t.Error("session of a TLS-only server does not use TLS")
+	}
+	conn.Close(ctx)
+
+	// A plaintext login finds no pg_hba.conf entry.
+	conn, err = pgconn.Connect(ctx, withSSLMode(s.SuperDSN("postgres"), "sslmode=disable"))
+	if err == nil {
+		conn.Close(ctx)
+		t.Fatal("plaintext login to a TLS-only server succeeded")
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "28000" || !strings.Contains(pgErr.Message, "no encryption") {
+		t.Fatalf("plaintext login: got %v, want SQLSTATE 28000 (no pg_hba.conf entry ... no encryption)", err)
+	}
+}
+
+func TestTLSMissingFiles(t *testing.T) {
+	certFile, _ := writeTestCert(t, t.TempDir())
+	for name, o := range map[string]*TLSOptions{
+		"no key":      {CertFile: certFile},
+		"missing key": {CertFile: certFile, KeyFile: filepath.Join(t.TempDir(), "nope.key")},
+	} {
+		before, _ := filepath.Glob(filepath.Join(os.TempDir(), "pgserver-*"))
+		s, err := Start(context.Background(), Options{TLS: o})
+		if err == nil {
+			s.Stop()
+			t.Errorf("%s: Start succeeded", name)
+			continue
+		}
+		if errors.Is(err, ErrNotInstalled) || !strings.Contains(err.Error(), "TLS") {
+			t.Errorf("%s: got %v, want an error about the TLS files", name, err)
+		}
+		after, _ := filepath.Glob(filepath.Join(os.TempDir(), "pgserver-*"))
+		if len(after) > len(before) {
+			t.Errorf("%s: failed Start left a temp dir behind", name)
+		}
+	}
 }
