@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
@@ -367,7 +368,11 @@ func (c *session) send(msg pgproto3.BackendMessage) error {
 // fail reports a startup failure to the client and logs it.
 func (c *session) fail(err error) {
 	e := asError(err, fatal(SideProxy, codeInternalError, "internal error", nil))
-	c.log.Info("connection refused", "code", e.Code, "reason", e.Message, "side", e.Side.String(), "err", e.Err)
+	level := slog.LevelInfo // a client's mistake
+	if e.Side != SideClient {
+		level = slog.LevelWarn // the DBA should look: upstream or proxy trouble
+	}
+	c.log.Log(context.Background(), level, "connection refused", "code", e.Code, "reason", e.Message, "side", e.Side.String(), "err", e.Err)
 	c.client.SetDeadline(time.Now().Add(time.Second))
 	c.send(e.response())
 }

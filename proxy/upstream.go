@@ -59,9 +59,18 @@ func (c *session) connectUpstream(user *rules.User, st *startup) error {
 			return &Error{Severity: "FATAL", Code: pgErr.Code, Message: pgErr.Message, Side: SideUpstream, Err: err}
 		}
 		// Authentication failures upstream are the DBA's problem and must
-		// not look like the client's password being wrong.
-		c.log.Error("upstream connection failed", "upstream_user", user.UpstreamUser, "err", err)
+		// not look like the client's password being wrong. (fail logs it.)
 		return fatal(SideUpstream, codeConnectionFailure, "pgveil could not connect to the upstream server", err)
+	}
+	if c.srv.filter != nil {
+		// Masking resolves table names as the server will, which needs the
+		// session's search_path; PostgreSQL does not report it.
+		res, err := conn.Exec(ctx, "SHOW search_path").ReadAll()
+		if err != nil || len(res) != 1 || len(res[0].Rows) != 1 {
+			conn.Close(context.Background())
+			return fatal(SideUpstream, codeConnectionFailure, "pgveil could not read the session's search_path upstream", err)
+		}
+		c.info.SearchPath = splitSearchPath(string(res[0].Rows[0][0]))
 	}
 	hc, err := conn.Hijack()
 	if err != nil {
@@ -110,4 +119,20 @@ func upstreamConfig(u *rules.Upstream) (*pgconn.Config, error) {
 
 func quoteDSN(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// splitSearchPath splits SHOW search_path output ("\"$user\", public")
+// into schema names, removing identifier quotes.
+func splitSearchPath(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if len(part) >= 2 && part[0] == '"' && part[len(part)-1] == '"' {
+			part = strings.ReplaceAll(part[1:len(part)-1], `""`, `"`)
+		}
+		if part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
 }
