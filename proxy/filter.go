@@ -20,6 +20,9 @@ type SessionInfo struct {
 	TLS        bool       // the client connection is encrypted
 	Database   string     // upstream database
 	Protocol   uint32     // negotiated protocol version (3.0 = 196608, 3.2 = 196610)
+	// SearchPath is the session's search_path at login, e.g. ["$user",
+	// "public"]; read only when a Filter is configured.
+	SearchPath []string
 }
 
 // A Filter inspects and rewrites one session's messages on behalf of the
