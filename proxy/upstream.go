@@ -70,7 +70,7 @@ func (c *session) connectUpstream(user *rules.User, st *startup) error {
 			conn.Close(context.Background())
 			return fatal(SideUpstream, codeConnectionFailure, "pgveil could not read the session's search_path upstream", err)
 		}
-		c.info.SearchPath = splitSearchPath(string(res[0].Rows[0][0]))
+		c.info.SearchPath = splitSearchPath(string(res[0].Rows[0][0]), user.UpstreamUser)
 	}
 	hc, err := conn.Hijack()
 	if err != nil {
@@ -91,6 +91,18 @@ func (c *session) connectUpstream(user *rules.User, st *startup) error {
 	c.sr = bufio.NewReaderSize(c.upstream, serverReadBuf)
 	c.sw = bufio.NewWriterSize(c.upstream, serverWriteBuf)
 	return nil
+}
+
+// UpstreamConfig returns the pgconn configuration pgveil uses to log in to
+// the upstream as user, with TLS per [upstream] sslmode. Other packages
+// (the catalog reader) use it for their own logins.
+func UpstreamConfig(u *rules.Upstream, user, password, database string) (*pgconn.Config, error) {
+	pc, err := upstreamConfig(u)
+	if err != nil {
+		return nil, err
+	}
+	pc.User, pc.Password, pc.Database = user, password, database
+	return pc, nil
 }
 
 // upstreamConfig builds a pgconn config from [upstream]. pgconn derives TLS
@@ -122,13 +134,17 @@ func quoteDSN(s string) string {
 }
 
 // splitSearchPath splits SHOW search_path output ("\"$user\", public")
-// into schema names, removing identifier quotes.
-func splitSearchPath(s string) []string {
+// into schema names, removing identifier quotes and expanding $user to the
+// upstream user name, as PostgreSQL does.
+func splitSearchPath(s, user string) []string {
 	var out []string
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
 		if len(part) >= 2 && part[0] == '"' && part[len(part)-1] == '"' {
 			part = strings.ReplaceAll(part[1:len(part)-1], `""`, `"`)
+		}
+		if part == "$user" {
+			part = user
 		}
 		if part != "" {
 			out = append(out, part)
