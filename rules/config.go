@@ -53,6 +53,9 @@ type Config struct {
 	// networks is Networks parsed and ordered for Region: longest prefix
 	// first, ties by region name. Filled by Parse.
 	networks []regionPrefix
+	// compiled is Classify and Policy made ready for Kind, Session and
+	// Decide. Filled by Parse; nil when there is neither.
+	compiled *compiled
 }
 
 // Server is the [server] table: how pgveil accepts connections and runs.
@@ -135,7 +138,7 @@ type Policy struct {
 	Name string `toml:"name"`           // "overseas-analysts"
 	When When   `toml:"when,omitempty"` // which connections it applies to; empty matches all
 	// Default is the transform for classified columns whose kind Mask does
-	// not name: "clear", "redact", "hash", ... (checked by the masking code).
+	// not name: "clear", "redact", "hash", ... (see ParseTransform).
 	Default    string   `toml:"default"`
 	ReadOnly   bool     `toml:"read_only,omitempty"`   // true: writes are refused
 	DenyTables []string `toml:"deny_tables,omitempty"` // ["crm.staff_notes"]: refused outright
@@ -303,18 +306,32 @@ func (p *Problem) Error() string {
 
 // Load reads, checks and returns the configuration in the file at path. An
 // error lists every problem found, one per line, as FILE:LINE: message.
-func Load(path string) (*Config, error) {
+func Load(path string, opts ...Option) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
+	return Parse(path, data, opts...)
 }
 
+// An Option changes what Load and Parse check.
+type Option struct{ skipKeyFile bool }
+
+// SkipKeyFile makes Load and Parse leave [tokens] key_file unread: they
+// still require it to be set when a policy uses hash, token, pseudonym or
+// noise, but not that the file exist and hold a key. It is for checking a
+// configuration away from the host that has the key, and for tests;
+// Config.TokenKey still reads and checks the file.
+var SkipKeyFile = Option{skipKeyFile: true}
+
 // Parse checks and returns the configuration in data. name is the file name
-// used in error messages and stored in Config.Path.
-func Parse(name string, data []byte) (*Config, error) {
+// used in error messages and stored in Config.Path. Unless SkipKeyFile is
+// given, it reads [tokens] key_file when a policy needs the key.
+func Parse(name string, data []byte, opts ...Option) (*Config, error) {
 	p := &parser{file: name, src: string(data)}
+	for _, o := range opts {
+		p.skipKeyFile = p.skipKeyFile || o.skipKeyFile
+	}
 	cfg := p.parse()
 	if len(p.problems) > 0 {
 		sort.SliceStable(p.problems, func(i, j int) bool { return p.problems[i].Line < p.problems[j].Line })
@@ -334,6 +351,8 @@ type parser struct {
 	raw      map[string]any // the file as generic TOML: what is actually written
 	loc      *locator
 	problems []*Problem
+
+	skipKeyFile bool // SkipKeyFile was given
 }
 
 func (p *parser) parse() *Config {
@@ -905,7 +924,8 @@ func (p *parser) validate(cfg *Config) {
 	cfg.networks = p.validateNetworks(cfg.Networks)
 	p.validateUsers(cfg)
 	p.validateClassify(cfg.Classify)
-	p.validatePolicies(cfg.Policy)
+	p.validatePolicies(cfg)
+	cfg.compiled = cfg.compile()
 }
 
 func (p *parser) validateServer(cfg *Config) {
@@ -1111,8 +1131,18 @@ func (p *parser) validateUsers(cfg *Config) {
 	}
 }
 
+// classPattern is a [[classify]] pattern as validateClassify compares
+// them.
+type classPattern struct {
+	pat  pattern
+	col  string
+	kind string
+	path []string
+}
+
 func (p *parser) validateClassify(classify []Classification) {
 	seen := map[string]int{}
+	var pats []classPattern
 	for i, c := range classify {
 		at := []string{"classify", idx(i)}
 		if len(c.Columns) == 0 {
@@ -1126,17 +1156,43 @@ func (p *parser) validateClassify(classify []Classification) {
 				p.errorf(sub(at, "columns", idx(j)), "column %q is already classified as %q on line %d", col, classify[first].Kind, p.loc.line([]string{"classify", idx(first), "columns"}))
 			default:
 				seen[col] = i
+				pat, err := parsePattern(col)
+				if err != nil {
+					p.errorf(sub(at, "columns", idx(j)), "%v", err)
+					break
+				}
+				pats = append(pats, classPattern{pat, col, c.Kind, sub(at, "columns", idx(j))})
 			}
 		}
 		if strings.TrimSpace(c.Kind) == "" {
 			p.required(at, "kind", "the kind of personal data these columns hold, e.g. \"email\"")
 		}
 	}
+	// Patterns of equal specificity must not give one column two kinds,
+	// unless a more specific pattern settles the columns they share:
+	// which would win is anybody's guess.
+	for j, b := range pats {
+		for _, a := range pats[:j] {
+			n := a.pat.wildcards()
+			if n == 0 || n != b.pat.wildcards() || a.kind == b.kind {
+				continue
+			}
+			both, ok := a.pat.intersect(b.pat)
+			if !ok || slices.ContainsFunc(pats, func(c classPattern) bool { return c.pat.wildcards() < n && c.pat.covers(both) }) {
+				continue
+			}
+			p.errorf(b.path, "%q (kind %q) and %q on line %d (kind %q) both match %s and are equally specific: classify the columns they share by an exact or more specific pattern, or drop one",
+				b.col, b.kind, a.col, p.loc.line(a.path), a.kind, both)
+		}
+	}
 }
 
-func (p *parser) validatePolicies(policies []Policy) {
+func (p *parser) validatePolicies(cfg *Config) {
 	seen := map[string]int{}
-	for i, pol := range policies {
+	kinds := newClassifier(cfg.Classify).kinds
+	var keyUser []string // where a transform that needs the key is first used
+	keyUse := ""
+	for i, pol := range cfg.Policy {
 		at := []string{"policy", idx(i)}
 		if strings.TrimSpace(pol.Name) == "" {
 			p.required(at, "name", "it names the policy in logs and audit records")
@@ -1147,6 +1203,10 @@ func (p *parser) validatePolicies(policies []Policy) {
 		}
 		if strings.TrimSpace(pol.Default) == "" {
 			p.required(at, "default", "the transform for classified columns that mask does not name, e.g. \"redact\"")
+		} else if t, err := ParseTransform(pol.Default); err != nil {
+			p.errorf(sub(at, "default"), "%v", err)
+		} else if t.NeedsKey() && keyUser == nil {
+			keyUser, keyUse = sub(at, "default"), fmt.Sprintf("policy %q uses %s as its default", pol.Name, t.Name)
 		}
 		switch pol.Predicates {
 		case "", "deny", "allow_tokens":
@@ -1171,12 +1231,39 @@ func (p *parser) validatePolicies(policies []Policy) {
 		for _, kind := range sortedKeys(pol.Mask) {
 			if strings.TrimSpace(pol.Mask[kind]) == "" {
 				p.errorf(sub(at, "mask", kind), "transform must not be empty")
+			} else if t, err := ParseTransform(pol.Mask[kind]); err != nil {
+				p.errorf(sub(at, "mask", kind), "%v", err)
+			} else if t.NeedsKey() && keyUser == nil {
+				keyUser, keyUse = sub(at, "mask", kind), fmt.Sprintf("policy %q masks %s with %s", pol.Name, kind, t.Name)
+			}
+			if !slices.Contains(kinds, kind) {
+				msg := fmt.Sprintf("unknown kind %q in [policy.mask] of policy %q", kind, pol.Name)
+				switch s := suggest(kind, kinds); {
+				case s != "":
+					msg += fmt.Sprintf("; did you mean %q?", s)
+				case len(kinds) == 0:
+					msg += ": no [[classify]] declares any kind"
+				default:
+					msg += fmt.Sprintf(": no [[classify]] declares it (kinds: %s)", strings.Join(kinds, ", "))
+				}
+				p.add(p.loc.line(sub(at, "mask", kind)), msg)
 			}
 		}
 		for _, table := range sortedKeys(pol.RowFilter) {
 			if strings.TrimSpace(pol.RowFilter[table]) == "" {
 				p.errorf(sub(at, "row_filter", table), "row filter must not be empty")
 			}
+		}
+	}
+	switch {
+	case keyUser == nil:
+		// The key is optional: nothing needs it.
+	case cfg.Tokens.KeyFile == "":
+		p.errorf(keyUser, "%s, which needs a key: set [tokens] key_file to a file from `pgveil keygen`", keyUse)
+	case p.skipKeyFile:
+	default:
+		if _, err := readTokenKey(cfg.Tokens.KeyFile); err != nil {
+			p.errorf([]string{"tokens", "key_file"}, "%v", err)
 		}
 	}
 }

@@ -27,7 +27,7 @@ address = ":6432"
 `
 
 func TestLoadExample(t *testing.T) {
-	cfg, err := Load("testdata/example.toml")
+	cfg, err := Load("testdata/example.toml", SkipKeyFile)
 	if err != nil {
 		t.Fatalf("the example configuration must load as it stands:\n%v", err)
 	}
@@ -183,12 +183,18 @@ t.toml:7: unknown key "nmae" in [[users]] #2 (did you mean "name"?)`,
 		want: `t.toml:4: unknown key "when.role" in [[policy]] #1 "p" (did you mean "when.roles"?)`,
 	}, {
 		desc: "mask and row_filter take any key",
-		src: `[[policy]]
+		src: `[[classify]]
+columns = ["a.b.c"]
+kind = "anything_at_all"
+[[classify]]
+columns = ["a.b.d"]
+kind = "with.dots"
+[[policy]]
 name = "p"
 default = "redact"
 [policy.mask]
-anything_at_all = "token"
-"with.dots" = "hash"
+anything_at_all = "email"
+"with.dots" = "partial(1,1)"
 [policy.row_filter]
 "crm.customers" = "consent"
 `,
@@ -459,13 +465,13 @@ upstream_password_env = "PGVEIL_TEST_SECRET"
 }
 
 func TestRedactedParses(t *testing.T) {
-	cfg, err := Load("testdata/example.toml")
+	cfg, err := Load("testdata/example.toml", SkipKeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The printed form is TOML for the same configuration, passwords aside.
 	printed := strings.ReplaceAll(cfg.Redacted(), "<redacted>", "SCRAM-SHA-256$...")
-	again, err := Parse("printed.toml", []byte(printed))
+	again, err := Parse("printed.toml", []byte(printed), SkipKeyFile)
 	if err != nil {
 		t.Fatalf("printed configuration does not load:\n%v\n%s", err, printed)
 	}
@@ -547,7 +553,7 @@ EU = ["fd00:20::/48", "192.0.2.7/32"]
 }
 
 func TestUser(t *testing.T) {
-	cfg, err := Load("testdata/example.toml")
+	cfg, err := Load("testdata/example.toml", SkipKeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -799,7 +805,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := Parse("fuzz.toml", data)
+		cfg, err := Parse("fuzz.toml", data, SkipKeyFile)
 		if err != nil {
 			if cfg != nil {
 				t.Fatal("Parse returned a config and an error")
@@ -817,6 +823,27 @@ func FuzzParse(f *testing.F) {
 		for i := range cfg.Users {
 			_ = cfg.User(cfg.Users[i].Name)
 		}
+		for _, c := range cfg.Classify {
+			for _, col := range c.Columns {
+				if parts := strings.Split(col, "."); len(parts) == 3 {
+					if kind, ok := cfg.Kind(parts[0], parts[1], parts[2]); !ok || kind == "" {
+						t.Fatalf("column %q of kind %q: Kind = %q, %v", col, c.Kind, kind, ok)
+					}
+				}
+			}
+		}
+		for i := range cfg.Policy {
+			p := cfg.Policy[i]
+			id := Identity{Roles: p.When.Roles}
+			if len(p.When.Region) > 0 {
+				id.Region = p.When.Region[0]
+			}
+			if len(p.When.Users) > 0 {
+				id.User = p.When.Users[0]
+			}
+			_ = cfg.Session(id).Decide("crm", "customers", "mobile")
+		}
+		_ = cfg.Session(Identity{Region: RegionUnknown}).Decide("a", "b", "c")
 	})
 }
 
