@@ -386,12 +386,18 @@ func (c *session) serverToClient() {
 		}
 		switch {
 		case wants:
-			out, err = c.filter.Server(out[:0], msg, a)
+			var res []byte
+			res, err = c.filter.Server(out[:0], msg, a)
 			if err != nil {
 				endWith = asError(err, fatal(SideProxy, codeInternalError, "result refused", nil))
 				break
 			}
-			_, err = c.cw.Write(out)
+			_, err = c.cw.Write(res)
+			// Keep res as the filter's next buffer only if it is not msg
+			// itself: msg lives in the read buffer.
+			if !sameArray(res, msg) {
+				out = res
+			}
 		case msg != nil:
 			_, err = c.cw.Write(msg)
 		default:
@@ -469,4 +475,10 @@ func forward(w *bufio.Writer, r *bufio.Reader, total int) error {
 		total -= len(b)
 	}
 	return nil
+}
+
+// sameArray reports whether a and b share their backing array's end, i.e.
+// one was sliced from the other.
+func sameArray(a, b []byte) bool {
+	return cap(a) > 0 && cap(b) > 0 && &a[:cap(a)][cap(a)-1] == &b[:cap(b)][cap(b)-1]
 }
