@@ -446,7 +446,7 @@ func TestIdleTimeout(t *testing.T) {
 	})
 	t.Run("busy transaction survives", func(t *testing.T) {
 		t.Parallel()
-		pc := lcConnect(t, p.DSN(harness.Overseas))
+		pc := lcConnect(t, p.DSN(harness.Local))
 		ctx := lcCtx(t, lcTimeout)
 		if _, err := lcExec(ctx, pc, "BEGIN"); err != nil {
 			t.Fatal(err)

@@ -158,13 +158,21 @@ func upstreamTLSServer(t *testing.T, tlsOpts *pgserver.TLSOptions, readerPasswor
 	if _, err := crm.Exec(ctx, democrm.SetupSQL(readerPassword, hex.EncodeToString(catalog))).ReadAll(); err != nil {
 		t.Fatalf("create roles: %v", err)
 	}
+	keyFile := filepath.Join(t.TempDir(), "token.key")
+	key := make([]byte, 32)
+	rand.Read(key)
+	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(key)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return &stack.Upstream{
-		Host:           pg.Host,
-		Port:           pg.Port,
-		SuperUser:      pg.SuperUser,
-		SuperPassword:  pg.SuperPassword,
-		Database:       democrm.Database,
-		ReaderPassword: readerPassword,
+		Host:            pg.Host,
+		Port:            pg.Port,
+		SuperUser:       pg.SuperUser,
+		SuperPassword:   pg.SuperPassword,
+		Database:        democrm.Database,
+		ReaderPassword:  readerPassword,
+		CatalogPassword: hex.EncodeToString(catalog),
+		KeyFile:         keyFile,
 	}
 }
 

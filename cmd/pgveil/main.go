@@ -14,6 +14,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +29,7 @@ import (
 
 	"github.com/pgveil/pgveil/auth"
 	"github.com/pgveil/pgveil/proxy"
+	"github.com/pgveil/pgveil/proxy/masking"
 	"github.com/pgveil/pgveil/rules"
 )
 
@@ -56,6 +59,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdDemo(args[1:], stdout, stderr)
 	case "passwd":
 		return cmdPasswd(stdin, stdout, stderr)
+	case "keygen":
+		return cmdKeygen(args[1:], stdout, stderr)
+	case "explain":
+		return cmdExplain(args[1:], stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "pgveil", version)
 		return exitOK
@@ -73,6 +80,9 @@ func usage(w io.Writer) {
   pgveil serve --config FILE   run the proxy
   pgveil demo                  start a throwaway PostgreSQL with a sample CRM behind pgveil
   pgveil passwd                read a password on stdin, print its SCRAM-SHA-256 verifier
+  pgveil keygen [FILE]         write a new token key (32 random bytes, hex) to FILE or stdout
+  pgveil explain --config FILE --user NAME [--region R] [--roles a,b] [SQL]
+                               show how a statement would be masked or why it is refused
   pgveil version
 `)
 }
@@ -94,7 +104,13 @@ func cmdServe(args []string, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := newLogger(cfg, stderr)
-	srv, err := proxy.NewServer(cfg, proxy.Options{Logger: log})
+	engine, closeCatalogs, err := masking.Setup(cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "pgveil: %v\n", err)
+		return exitUsage
+	}
+	defer closeCatalogs()
+	srv, err := proxy.NewServer(cfg, proxy.Options{Logger: log, Filter: masking.FilterFunc(engine)})
 	if err != nil {
 		fmt.Fprintf(stderr, "pgveil: %v\n", err)
 		return exitUsage
@@ -190,3 +206,33 @@ func cmdPasswd(stdin io.Reader, stdout, stderr io.Writer) int {
 
 // waitTimeout is how long the demo waits for its child processes to stop.
 const waitTimeout = 15 * time.Second
+
+// cmdKeygen writes a fresh token key. Tokens and pseudonyms are
+// deterministic under one key, so keep it: a new key changes every token.
+func cmdKeygen(args []string, stdout, stderr io.Writer) int {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		fmt.Fprintf(stderr, "pgveil keygen: %v\n", err)
+		return exitFailure
+	}
+	text := hex.EncodeToString(key) + "\n"
+	switch len(args) {
+	case 0:
+		fmt.Fprint(stdout, text)
+	case 1:
+		f, err := os.OpenFile(args[0], os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			fmt.Fprintf(stderr, "pgveil keygen: %v (an existing key is never overwritten)\n", err)
+			return exitFailure
+		}
+		defer f.Close()
+		if _, err := f.WriteString(text); err != nil {
+			fmt.Fprintf(stderr, "pgveil keygen: %v\n", err)
+			return exitFailure
+		}
+	default:
+		fmt.Fprintln(stderr, "usage: pgveil keygen [FILE]")
+		return exitUsage
+	}
+	return exitOK
+}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -20,6 +21,7 @@ import (
 	"github.com/pgveil/pgveil/internal/democrm"
 	"github.com/pgveil/pgveil/internal/pgserver"
 	"github.com/pgveil/pgveil/proxy"
+	"github.com/pgveil/pgveil/proxy/masking"
 	"github.com/pgveil/pgveil/rules"
 )
 
@@ -27,20 +29,26 @@ import (
 // of starting a throwaway server.
 const ExternalDSNEnv = "PGVEIL_TEST_DSN"
 
-// ReaderPasswordEnv is the environment variable the generated config tells
-// pgveil to read the upstream password from.
-const ReaderPasswordEnv = "PGVEIL_DEMO_READER_PASSWORD"
+// ReaderPasswordEnv and CatalogPasswordEnv are the environment variables
+// the generated config tells pgveil to read upstream passwords from.
+const (
+	ReaderPasswordEnv  = "PGVEIL_DEMO_READER_PASSWORD"
+	CatalogPasswordEnv = "PGVEIL_DEMO_CATALOG_PASSWORD"
+)
 
 // Upstream is a PostgreSQL server with the CRM loaded.
 type Upstream struct {
-	Host           string
-	Port           int
-	SuperUser      string
-	SuperPassword  string
-	Database       string // "crm"
-	ReaderPassword string // crm_reader's password
+	Host            string
+	Port            int
+	SuperUser       string
+	SuperPassword   string
+	Database        string // "crm"
+	ReaderPassword  string // crm_reader's password
+	CatalogPassword string // pgveil_catalog's password
+	KeyFile         string // a token key for the generated config
 
-	pg *pgserver.Server // nil for an external server
+	pg  *pgserver.Server // nil for an external server
+	dir string           // holds KeyFile
 }
 
 // UpstreamOptions size the sample data.
@@ -56,7 +64,16 @@ func StartUpstream(ctx context.Context, opts UpstreamOptions) (*Upstream, error)
 	if opts.Customers == 0 {
 		opts.Customers, opts.Orders = 1000, 5000
 	}
-	u := &Upstream{Database: democrm.Database, ReaderPassword: randomHex(12)}
+	u := &Upstream{Database: democrm.Database, ReaderPassword: randomHex(12), CatalogPassword: randomHex(12)}
+	dir, err := os.MkdirTemp("", "pgveil-stack-")
+	if err != nil {
+		return nil, err
+	}
+	u.dir, u.KeyFile = dir, filepath.Join(dir, "token.key")
+	if err := os.WriteFile(u.KeyFile, []byte(randomHex(32)+"\n"), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	if dsn := os.Getenv(ExternalDSNEnv); dsn != "" {
 		pc, err := pgconn.ParseConfig(dsn)
 		if err != nil {
@@ -98,7 +115,7 @@ func (u *Upstream) load(ctx context.Context, opts UpstreamOptions) error {
 	if err := democrm.Load(ctx, crm, opts.Customers, opts.Orders, opts.Seed); err != nil {
 		return err
 	}
-	if _, err := crm.Exec(ctx, democrm.SetupSQL(u.ReaderPassword, randomHex(12))).ReadAll(); err != nil {
+	if _, err := crm.Exec(ctx, democrm.SetupSQL(u.ReaderPassword, u.CatalogPassword)).ReadAll(); err != nil {
 		return fmt.Errorf("create roles: %w", err)
 	}
 	return nil
@@ -115,8 +132,12 @@ func (u *Upstream) ReaderDSN() string {
 	return u.DSN(democrm.ReaderRole, u.ReaderPassword, u.Database)
 }
 
-// Stop stops a throwaway server (an external one is left alone).
+// Stop stops a throwaway server (an external one is left alone) and
+// removes the key file.
 func (u *Upstream) Stop() error {
+	if u.dir != "" {
+		os.RemoveAll(u.dir)
+	}
 	if u.pg != nil {
 		return u.pg.Stop()
 	}
@@ -152,6 +173,11 @@ host = %q
 port = %d
 database = %q
 sslmode = "disable"
+catalog_user = %q
+catalog_password_env = %q
+
+[tokens]
+key_file = %q
 
 # Local staff in China connect here.
 [[listen]]
@@ -163,7 +189,7 @@ region = "CN"
 address = %q
 region = "EU"
 
-`, u.Host, u.Port, u.Database, listen[0], listen[1])
+`, u.Host, u.Port, u.Database, democrm.CatalogRole, CatalogPasswordEnv, u.KeyFile, listen[0], listen[1])
 	for _, usr := range users {
 		v, err := auth.NewVerifier(usr.Password)
 		if err != nil {
@@ -243,6 +269,7 @@ func quoteList(xs []string) string {
 // environment variable the config names.
 func StartProxy(u *Upstream, text string, mutate func(*rules.Config), opts proxy.Options) (*proxy.Server, *rules.Config, error) {
 	os.Setenv(ReaderPasswordEnv, u.ReaderPassword)
+	os.Setenv(CatalogPasswordEnv, u.CatalogPassword)
 	cfg, err := rules.Parse("pgveil.toml", []byte(text))
 	if err != nil {
 		return nil, nil, err
@@ -252,6 +279,15 @@ func StartProxy(u *Upstream, text string, mutate func(*rules.Config), opts proxy
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Filter == nil {
+		// The catalog connections live as long as the process; stacks
+		// are for the demo and tests.
+		engine, _, err := masking.Setup(cfg, opts.Logger)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts.Filter = masking.FilterFunc(engine)
 	}
 	srv, err := proxy.NewServer(cfg, opts)
 	if err != nil {

@@ -1,0 +1,267 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgveil/pgveil/integration/harness"
+	"github.com/pgveil/pgveil/internal/democrm"
+)
+
+// wiretap records every byte a client receives, for the leak check.
+type wiretap struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+type tappedConn struct {
+	net.Conn
+	tap *wiretap
+}
+
+func (c tappedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.tap.mu.Lock()
+	c.tap.buf.Write(p[:n])
+	c.tap.mu.Unlock()
+	return n, err
+}
+
+func (w *wiretap) bytes() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return bytes.Clone(w.buf.Bytes())
+}
+
+// connectTapped connects with pgx through a wiretap.
+func connectTapped(t *testing.T, dsn string, mode pgx.QueryExecMode, tap *wiretap) *pgx.Conn {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DefaultQueryExecMode = mode
+	dial := cfg.DialFunc
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return tappedConn{c, tap}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// leakForms returns the encodings of a seeded value a leak check looks
+// for: raw, hex, base64, reversed, and digits only.
+func leakForms(v string) []string {
+	forms := []string{v, hex.EncodeToString([]byte(v)), base64.StdEncoding.EncodeToString([]byte(v)), reverse(v)}
+	var digits strings.Builder
+	for _, r := range v {
+		if r >= '0' && r <= '9' {
+			digits.WriteRune(r)
+		}
+	}
+	if digits.Len() >= 8 && digits.String() != v {
+		forms = append(forms, digits.String())
+	}
+	return forms
+}
+
+func reverse(s string) string {
+	r := []rune(s)
+	for i, j := 0, len(r)-1; i < j; i, j = i+1, j-1 {
+		r[i], r[j] = r[j], r[i]
+	}
+	return string(r)
+}
+
+// assertNoLeak fails if any seeded personal value reaches the client.
+// The seed name 张伟 is left out: it is common enough that a pseudonym
+// may legitimately be the same two characters.
+func assertNoLeak(t *testing.T, received []byte) {
+	t.Helper()
+	for _, v := range democrm.SeedPII() {
+		if v == democrm.SeedName {
+			continue
+		}
+		for _, form := range leakForms(v) {
+			if bytes.Contains(received, []byte(form)) {
+				t.Errorf("seeded value %q leaked to the masked client (as %q)", v, form)
+			}
+		}
+	}
+}
+
+func pgCode(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+var (
+	maskedPhone = regexp.MustCompile(`^1\d{2}\*{4}\d{4}$`)
+	maskedEmail = regexp.MustCompile(`^[^@*]\*\*\*@[a-z0-9.]+$`)
+)
+
+// TestMaskingOverseasAnalyst runs the analyst's everyday queries through
+// the overseas listener in every pgx query mode and checks the masked
+// shapes of the example policy, the refusals, and that no seeded value
+// reaches the client in any byte.
+func TestMaskingOverseasAnalyst(t *testing.T) {
+	p := harness.StartProxy(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	direct, err := pgx.Connect(ctx, p.Up.ReaderDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(ctx)
+
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec, pgx.QueryExecModeCacheStatement, pgx.QueryExecModeDescribeExec} {
+		t.Run(mode.String(), func(t *testing.T) {
+			tap := &wiretap{}
+			conn := connectTapped(t, p.DSN(harness.Overseas), mode, tap)
+
+			// The everyday query: masked shapes, clear metadata, row filter.
+			const q = "SELECT id, name, mobile, email, id_number, birthday, city, address FROM crm.customers ORDER BY id LIMIT 50"
+			for round := 0; round < 2; round++ { // twice: cached statements run without Describe
+				rows, err := conn.Query(ctx, q)
+				if err != nil {
+					t.Fatalf("everyday query: %v", err)
+				}
+				n := 0
+				for rows.Next() {
+					n++
+					var id int64
+					var name, mobile, email, idNumber, city *string
+					var address *string
+					var birthday *time.Time
+					if err := rows.Scan(&id, &name, &mobile, &email, &idNumber, &birthday, &city, &address); err != nil {
+						t.Fatalf("scan: %v", err)
+					}
+					if id == democrm.SeedCustomerID {
+						t.Errorf("customer %d has no cross-border consent but was returned", id)
+					}
+					var realCity, realMobile, realEmail string
+					var consent bool
+					if err := direct.QueryRow(ctx, "SELECT city, mobile, coalesce(email, ''), consent_cross_border FROM crm.customers WHERE id = $1", id).Scan(&realCity, &realMobile, &realEmail, &consent); err != nil {
+						t.Fatal(err)
+					}
+					if !consent {
+						t.Errorf("customer %d without consent returned", id)
+					}
+					if city == nil || *city != realCity {
+						t.Errorf("customer %d: city %v, want %q in clear", id, city, realCity)
+					}
+					if mobile == nil || !maskedPhone.MatchString(*mobile) || *mobile == realMobile ||
+						(*mobile)[:3] != realMobile[:3] || (*mobile)[7:] != realMobile[7:] {
+						t.Errorf("customer %d: mobile %v is not partial(3,4) of the real one", id, mobile)
+					}
+					// Not an email (empty here): the transform fails closed to NULL.
+					if realEmail == "" && email != nil || realEmail != "" && (email == nil || !maskedEmail.MatchString(*email)) {
+						t.Errorf("customer %d: email %v is not masked like z***@qq.com", id, email)
+					}
+					if idNumber == nil || !strings.HasPrefix(*idNumber, "tok_") {
+						t.Errorf("customer %d: id_number %v is not a token", id, idNumber)
+					}
+					if birthday == nil || birthday.Month() != time.January || birthday.Day() != 1 {
+						t.Errorf("customer %d: birthday %v is not year-only", id, birthday)
+					}
+					if name == nil || !utf8.ValidString(*name) || *name == "" {
+						t.Errorf("customer %d: name %v is not a pseudonym", id, name)
+					}
+					if address != nil {
+						t.Errorf("customer %d: address %q, want NULL (redact)", id, *address)
+					}
+				}
+				if err := rows.Err(); err != nil {
+					t.Fatalf("everyday query: %v", err)
+				}
+				if n == 0 {
+					t.Fatal("no consenting customers returned")
+				}
+			}
+
+			// Order 1 ships to the seed customer's phone and address.
+			var shipPhone, shipAddress *string
+			if err := conn.QueryRow(ctx, "SELECT ship_phone, ship_address FROM crm.orders WHERE id = 1").Scan(&shipPhone, &shipAddress); err != nil {
+				t.Fatal(err)
+			}
+			if shipPhone == nil || *shipPhone != "138****5678" || shipAddress != nil {
+				t.Errorf("order 1: ship_phone %v ship_address %v, want 138****5678 and NULL", shipPhone, shipAddress)
+			}
+
+			// Derived values are redacted; aggregates without data stay.
+			var lowered *string
+			var cnt int64
+			if err := conn.QueryRow(ctx, "SELECT lower(o.ship_phone || ''), count(*) OVER () FROM crm.orders o WHERE o.id = 1").Scan(&lowered, &cnt); err != nil {
+				t.Fatal(err)
+			}
+			if lowered != nil || cnt != 1 {
+				t.Errorf("derived value %v, count %d: want NULL and 1", lowered, cnt)
+			}
+
+			// Refusals name the policy and echo no data; the session goes on.
+			for _, sql := range []string{
+				"SELECT note FROM crm.staff_notes",
+				"SELECT id FROM crm.orders WHERE ship_phone = '13812345678'",
+				"SELECT ship_phone FROM crm.orders ORDER BY ship_phone",
+			} {
+				_, err := conn.Exec(ctx, sql)
+				if pgCode(err) != "42501" || !strings.Contains(err.Error(), "overseas-analysts") {
+					t.Errorf("%s: err = %v, want 42501 naming the policy", sql, err)
+				}
+			}
+			var one int
+			if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
+				t.Fatalf("session unusable after refusals: %v", err)
+			}
+
+			assertNoLeak(t, tap.bytes())
+		})
+	}
+}
+
+// TestMaskingLocalStaffSeeClear checks the other side: the China user gets
+// the same rows in clear, byte for byte as a direct connection.
+func TestMaskingLocalStaffSeeClear(t *testing.T) {
+	p := harness.StartProxy(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, p.DSN(harness.Local))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var mobile, idNumber string
+	if err := conn.QueryRow(ctx, "SELECT mobile, id_number FROM crm.customers WHERE id = 1").Scan(&mobile, &idNumber); err != nil {
+		t.Fatal(err)
+	}
+	if mobile != democrm.SeedMobile || idNumber != democrm.SeedIDNumber {
+		t.Fatalf("local staff see %q %q, want the real values", mobile, idNumber)
+	}
+}

@@ -1,0 +1,82 @@
+package masking
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgveil/pgveil/proxy/track"
+)
+
+// safeErrorClasses are SQLSTATE classes whose messages name objects or
+// quote the client's own SQL but never data read from tables. Any other
+// class (data exceptions 22, integrity violations 23, PL/pgSQL RAISE P0,
+// notices 00/01, internal errors XX, ...) can quote values, so its text is
+// withheld from masked sessions.
+var safeErrorClasses = map[string]bool{
+	"08": true, "0A": true, "25": true, "28": true, "2D": true, "3B": true, "3D": true, "3F": true,
+	"40": true, "42": true, "53": true, "54": true, "55": true, "57": true, "58": true, "F0": true,
+}
+
+// scrubError rewrites an ErrorResponse or NoticeResponse for a masked
+// client: a refusal pgveil substituted becomes pgveil's own error; any
+// other keeps only severity, SQLSTATE, position and, for safe classes,
+// the message. DETAIL, HINT, CONTEXT, internal query and object names are
+// dropped: they are where servers quote rows.
+func (s *session) scrubError(dst, msg []byte, a track.Attribution) ([]byte, error) {
+	var in pgproto3.ErrorResponse
+	if err := in.Decode(msg[5:]); err != nil {
+		return dst, nil // malformed: drop it
+	}
+	out := pgproto3.ErrorResponse{
+		Severity:            in.Severity,
+		SeverityUnlocalized: in.SeverityUnlocalized,
+		Code:                in.Code,
+	}
+	if a.Statement != nil && msg[0] == 'E' {
+		s.mu.Lock()
+		refusal, ok := s.refusals[a.Statement.SQL]
+		delete(s.refusals, a.Statement.SQL)
+		s.mu.Unlock()
+		if ok {
+			out.Severity, out.SeverityUnlocalized = refusal.Severity, refusal.Severity
+			out.Code, out.Message = refusal.Code, refusal.Message
+			return encode(dst, msg[0], &out)
+		}
+	}
+	if len(in.Code) == 5 && safeErrorClasses[in.Code[:2]] {
+		out.Message = in.Message
+		out.Position = in.Position
+	} else {
+		out.Message = fmt.Sprintf("the server reported SQLSTATE %s; pgveil withholds the text under policy %q because it may quote data",
+			in.Code, s.policyName())
+	}
+	return encode(dst, msg[0], &out)
+}
+
+func encode(dst []byte, typ byte, e *pgproto3.ErrorResponse) ([]byte, error) {
+	start := len(dst)
+	dst, err := e.Encode(dst)
+	if err != nil {
+		return nil, err
+	}
+	dst[start] = typ // NoticeResponse has the same layout
+	return dst, nil
+}
+
+// nullRow appends a DataRow with the same number of columns as msg, all
+// NULL: what a masked client gets for a row pgveil cannot attribute.
+func nullRow(dst, msg []byte) []byte {
+	if len(msg) < 7 {
+		return dst
+	}
+	n := int(binary.BigEndian.Uint16(msg[5:]))
+	dst = append(dst, 'D')
+	dst = binary.BigEndian.AppendUint32(dst, uint32(4+2+4*n))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(n))
+	for i := 0; i < n; i++ {
+		dst = append(dst, 0xff, 0xff, 0xff, 0xff)
+	}
+	return dst
+}

@@ -1,0 +1,138 @@
+package masking
+
+import (
+	"strings"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// settableInMasked are the settings a masked session may SET or RESET:
+// what BI drivers send. search_path is not among them: pgveil resolves
+// table names with the session's login search_path, and a change would
+// let the server read a different table than the one analysed.
+var settableInMasked = map[string]bool{
+	"datestyle": true, "intervalstyle": true, "timezone": true, "extra_float_digits": true,
+	"application_name": true, "statement_timeout": true, "lock_timeout": true,
+	"idle_in_transaction_session_timeout": true, "client_min_messages": true, "bytea_output": true,
+	"transaction_isolation": true, "default_transaction_isolation": true,
+	"transaction_read_only": true, "default_transaction_read_only": true,
+}
+
+// sideChannelFuncs are functions that move data where masking cannot see
+// it: into settings, notifications, large objects, other connections, or
+// SQL run from a string. (A denylist; the access-control work replaces it
+// with an allowlist of functions.)
+var sideChannelFuncs = map[string]bool{
+	"set_config": true, "current_setting": true, "pg_notify": true,
+	"query_to_xml": true, "query_to_xmlschema": true, "query_to_xml_and_xmlschema": true,
+	"table_to_xml": true, "table_to_xmlschema": true, "table_to_xml_and_xmlschema": true,
+	"cursor_to_xml": true, "cursor_to_xmlschema": true, "schema_to_xml": true, "database_to_xml": true,
+	"dblink": true, "dblink_exec": true, "dblink_open": true, "dblink_fetch": true, "dblink_send_query": true,
+	"pg_read_file": true, "pg_read_binary_file": true, "pg_ls_dir": true, "pg_stat_file": true,
+	"pg_sleep": true, "pg_sleep_for": true, "pg_sleep_until": true, "pg_advisory_lock": true,
+	"lo_get": true, "lo_import": true, "lo_export": true, "lo_from_bytea": true, "lo_put": true, "loread": true,
+}
+
+// gate checks what analysis does not: which session commands a masked
+// session may run, and calls to side-channel functions anywhere. It
+// returns a user-facing reason for the first statement refused, or "".
+func gate(sql string) string {
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		return "the statement does not parse"
+	}
+	for _, raw := range tree.Stmts {
+		n := raw.Stmt
+		if reason := funcReason(n); reason != "" {
+			return reason
+		}
+		switch {
+		case n.GetSelectStmt() != nil:
+		case n.GetTransactionStmt() != nil:
+			if k := n.GetTransactionStmt().Kind; k == pg_query.TransactionStmtKind_TRANS_STMT_PREPARE ||
+				k == pg_query.TransactionStmtKind_TRANS_STMT_COMMIT_PREPARED || k == pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK_PREPARED {
+				return "two-phase commit is not allowed"
+			}
+		case n.GetVariableShowStmt() != nil:
+			name := strings.ToLower(n.GetVariableShowStmt().Name)
+			if strings.Contains(name, ".") {
+				return "SHOW of custom settings is not allowed"
+			}
+		case n.GetVariableSetStmt() != nil:
+			s := n.GetVariableSetStmt()
+			switch s.Kind {
+			case pg_query.VariableSetKind_VAR_RESET_ALL:
+			case pg_query.VariableSetKind_VAR_SET_MULTI: // SET TRANSACTION ..., SET SESSION CHARACTERISTICS
+			default:
+				if !settableInMasked[strings.ToLower(s.Name)] {
+					return "setting " + s.Name + " is not allowed"
+				}
+			}
+		case n.GetDiscardStmt() != nil, n.GetDeallocateStmt() != nil:
+		case n.GetPrepareStmt() != nil, n.GetExecuteStmt() != nil:
+			// Rows of SQL-level prepared statements cannot be attributed
+			// yet; they arrive all NULL. PREPARE's query is checked above.
+		default:
+			return statementName(n) + " statements are not allowed"
+		}
+	}
+	return ""
+}
+
+// funcReason reports a call to a side-channel function anywhere in n.
+func funcReason(n *pg_query.Node) string {
+	var reason string
+	walk(n.ProtoReflect(), func(x *pg_query.Node) bool {
+		fc := x.GetFuncCall()
+		if fc == nil || reason != "" {
+			return reason == ""
+		}
+		if len(fc.Funcname) > 0 {
+			name := strings.ToLower(fc.Funcname[len(fc.Funcname)-1].GetString_().GetSval())
+			if sideChannelFuncs[name] || strings.HasPrefix(name, "dblink") || strings.HasPrefix(name, "lo_") {
+				reason = "function " + name + " is not allowed"
+			}
+		}
+		return true
+	})
+	return reason
+}
+
+func walk(m protoreflect.Message, visit func(*pg_query.Node) bool) {
+	if n, ok := m.Interface().(*pg_query.Node); ok && !visit(n) {
+		return
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Kind() != protoreflect.MessageKind {
+			return true
+		}
+		if fd.IsList() {
+			for i, l := 0, v.List(); i < l.Len(); i++ {
+				walk(l.Get(i).Message(), visit)
+			}
+		} else if !fd.IsMap() {
+			walk(v.Message(), visit)
+		}
+		return true
+	})
+}
+
+// statementName names a statement node's type for messages: "InsertStmt"
+// becomes "INSERT".
+func statementName(n *pg_query.Node) string {
+	var name string
+	n.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		name = string(fd.Message().Name())
+		return false
+	})
+	name = strings.TrimSuffix(name, "Stmt")
+	var b strings.Builder
+	for i, r := range name {
+		if i > 0 && r >= 'A' && r <= 'Z' {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return strings.ToUpper(b.String())
+}

@@ -1,0 +1,242 @@
+// Package masking is the masking engine's session side: for each session
+// whose policy masks anything, it analyses every statement before it goes
+// upstream, refuses what it cannot prove safe, and rewrites the results on
+// their way back, attributed by the protocol tracker to the statement that
+// produced them.
+//
+// Fail closed throughout: a statement that cannot be analysed is refused; a
+// row that cannot be attributed to an analysed statement is sent with every
+// column NULL; error and notice texts that may quote data are withheld;
+// notifications are dropped.
+package masking
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgveil/pgveil/proxy"
+	"github.com/pgveil/pgveil/proxy/track"
+	"github.com/pgveil/pgveil/rewrite"
+	"github.com/pgveil/pgveil/rewrite/transform"
+	"github.com/pgveil/pgveil/rules"
+)
+
+// SQLSTATE of a refusal: insufficient_privilege.
+const codeRefused = "42501"
+
+// Engine holds what all masked sessions share: rules, catalog, keys and the
+// analysis cache.
+type Engine struct {
+	cfg        *rules.Config
+	catalogFor func(database string) rewrite.Catalog
+	keys       *transform.Keys
+	log        *slog.Logger
+	plans      *lru.Cache[planKey, *queryPlan]
+	funcs      sync.Map // transform spec + kind -> transform.Func
+
+	refusalSeq atomic.Uint64
+}
+
+type planKey struct {
+	policy, database, searchPath, sql string
+}
+
+// NewEngine returns an engine for cfg. catalogFor gives the catalog of an
+// upstream database. keys may be nil when no policy uses a keyed
+// transform.
+func NewEngine(cfg *rules.Config, catalogFor func(database string) rewrite.Catalog, keys *transform.Keys, log *slog.Logger) *Engine {
+	plans, _ := lru.New[planKey, *queryPlan](8192)
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Engine{cfg: cfg, catalogFor: catalogFor, keys: keys, log: log, plans: plans}
+}
+
+// Filter returns the Filter for a session, or nil when its policy shows
+// everything in clear (the transparent fast path).
+func (e *Engine) Filter(info proxy.SessionInfo) proxy.Filter {
+	pol := e.cfg.Session(ruleIdentity(info))
+	if pol.AllClear {
+		return nil
+	}
+	return &session{
+		e:          e,
+		info:       info,
+		cat:        e.catalogFor(info.Database),
+		policy:     pol,
+		searchPath: strings.Join(info.SearchPath, ","),
+		refusals:   make(map[string]*proxy.Error),
+	}
+}
+
+func ruleIdentity(info proxy.SessionInfo) rules.Identity {
+	return rules.Identity{User: info.User, Roles: info.Roles, Region: info.Region}
+}
+
+// queryPlan is what pgveil decided for one SQL text: per statement, either
+// a refusal or a mask for its result columns.
+type queryPlan struct {
+	refusal    *proxy.Error // the whole text is refused
+	rewritten  string       // the text to send instead (row filters), or ""
+	statements []stmtPlan
+}
+
+type stmtPlan struct {
+	mask    rewrite.ResultMask // nil: no result columns known (utility)
+	hasRows bool               // a SELECT: its rows are masked by mask
+}
+
+// session is one masked session's Filter.
+type session struct {
+	e          *Engine
+	info       proxy.SessionInfo
+	cat        rewrite.Catalog // of the session's database
+	policy     *rules.SessionPolicy
+	searchPath string
+
+	// refusals maps the SQL pgveil sent in place of a refused statement to
+	// the error the client gets for it.
+	mu       sync.Mutex
+	refusals map[string]*proxy.Error
+
+	buf []byte // reused for rewritten messages (server goroutine only)
+}
+
+// Client analyses statements before they go upstream and substitutes a
+// failing statement for any it refuses.
+func (s *session) Client(msg pgproto3.FrontendMessage) (pgproto3.FrontendMessage, error) {
+	switch m := msg.(type) {
+	case *pgproto3.Query:
+		switch p := s.plan(m.String); {
+		case p.refusal != nil:
+			return &pgproto3.Query{String: s.refuse(p.refusal)}, nil
+		case p.rewritten != "":
+			return &pgproto3.Query{String: p.rewritten}, nil
+		}
+	case *pgproto3.Parse:
+		switch p := s.plan(m.Query); {
+		case p.refusal != nil:
+			return &pgproto3.Parse{Name: m.Name, Query: s.refuse(p.refusal)}, nil
+		case p.rewritten != "":
+			return &pgproto3.Parse{Name: m.Name, Query: p.rewritten, ParameterOIDs: m.ParameterOIDs}, nil
+		}
+	case *pgproto3.FunctionCall:
+		return &pgproto3.Query{String: s.refuse(s.refusal("the fast-path function call interface is not allowed"))}, nil
+	}
+	return nil, nil
+}
+
+// refuse records the refusal and returns the SQL to send in its place: a
+// syntax error the server reports at once (so an extended-protocol Parse
+// fails and the server skips to Sync, exactly as for a real error).
+func (s *session) refuse(e *proxy.Error) string {
+	sql := "pgveil_refused_" + strconv.FormatUint(s.e.refusalSeq.Add(1), 10)
+	s.mu.Lock()
+	s.refusals[sql] = e
+	s.mu.Unlock()
+	return sql
+}
+
+func (s *session) refusal(reason string) *proxy.Error {
+	return &proxy.Error{
+		Severity: "ERROR",
+		Code:     codeRefused,
+		Message:  fmt.Sprintf("pgveil: refused by policy %q: %s", s.policyName(), reason),
+		Side:     proxy.SideClient,
+	}
+}
+
+func (s *session) policyName() string {
+	if s.policy.Name == "" {
+		return "(no policy matches; everything classified is redacted)"
+	}
+	return s.policy.Name
+}
+
+// plan returns the decisions for sql, from cache or by analysis.
+func (s *session) plan(sql string) *queryPlan {
+	key := planKey{policy: s.policy.Name, database: s.info.Database, searchPath: s.searchPath, sql: sql}
+	if p, ok := s.e.plans.Get(key); ok {
+		return p
+	}
+	p := s.e.planQuery(context.Background(), s, sql)
+	s.e.plans.Add(key, p)
+	if p.rewritten != "" {
+		// Results come back attributed to the text actually sent.
+		key.sql = p.rewritten
+		s.e.plans.Add(key, &queryPlan{statements: p.statements})
+	}
+	return p
+}
+
+// WantsServer: every message type that can carry data, plus RowDescription
+// whose types masking may change.
+func (s *session) WantsServer(typ byte) bool {
+	switch typ {
+	case 'T', 'D', 'd', 'E', 'N', 'A', 'V':
+		return true
+	}
+	return false
+}
+
+// Server rewrites one server message for the masked client.
+func (s *session) Server(dst, msg []byte, a track.Attribution) ([]byte, error) {
+	switch msg[0] {
+	case 'T':
+		sp := s.stmtPlan(a)
+		if sp == nil || !sp.hasRows {
+			// Unknown origin: the rows will be all NULL; the description
+			// may stay as it is.
+			return msg, nil
+		}
+		out, err := rewrite.MaskRowDescription(dst, msg, sp.mask)
+		if err != nil {
+			return msg, nil // the rows will not match either: all NULL
+		}
+		return out, nil
+	case 'D':
+		sp := s.stmtPlan(a)
+		if sp == nil || !sp.hasRows {
+			s.e.log.Debug("row without an analysed statement: sent as NULLs", "session", s.info.ID,
+				"origin", a.Origin.String(), "statement_known", a.Statement != nil, "plan_known", sp != nil)
+			return nullRow(dst, msg), nil
+		}
+		format := func(int) int16 { return 0 }
+		if a.Portal != nil {
+			format = a.Portal.ResultFormat
+		}
+		out, err := rewrite.MaskDataRow(dst, msg, sp.mask, format)
+		if err != nil {
+			s.e.log.Debug("row does not match its analysed statement: sent as NULLs", "session", s.info.ID, "err", err)
+			return nullRow(dst, msg), nil
+		}
+		return out, nil
+	case 'E', 'N':
+		return s.scrubError(dst, msg, a)
+	case 'd', 'A', 'V':
+		// COPY data, notifications and function results are never
+		// analysed: drop them.
+		return dst, nil
+	}
+	return msg, nil
+}
+
+// stmtPlan finds the plan of the statement a message is attributed to.
+func (s *session) stmtPlan(a track.Attribution) *stmtPlan {
+	if a.Statement == nil {
+		return nil
+	}
+	p := s.plan(a.Statement.SQL)
+	if p.refusal != nil || a.Index >= len(p.statements) {
+		return nil
+	}
+	return &p.statements[a.Index]
+}

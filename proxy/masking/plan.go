@@ -1,0 +1,178 @@
+package masking
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/pgveil/pgveil/proxy"
+	"github.com/pgveil/pgveil/rewrite"
+	"github.com/pgveil/pgveil/rewrite/transform"
+	"github.com/pgveil/pgveil/rules"
+)
+
+// planQuery analyses sql for a session and decides, per statement, whether
+// it may run and how its result columns are masked.
+func (e *Engine) planQuery(ctx context.Context, s *session, sql string) *queryPlan {
+	path := s.info.SearchPath
+	if reason := gate(sql); reason != "" {
+		return &queryPlan{refusal: s.refusal(reason)}
+	}
+	analyses, err := rewrite.Analyze(ctx, sql, path, s.cat)
+	if err != nil {
+		var ae *rewrite.AnalysisError
+		switch {
+		case errors.As(err, &ae):
+			return &queryPlan{refusal: s.refusal("cannot analyse the statement: " + ae.Reason)}
+		case errors.Is(err, rewrite.ErrUnknownRelation):
+			return &queryPlan{refusal: s.refusal("cannot analyse the statement: it reads a relation pgveil cannot resolve")}
+		default:
+			e.log.Warn("statement analysis failed", "session", s.info.ID, "err", err)
+			return &queryPlan{refusal: s.refusal("cannot analyse the statement")}
+		}
+	}
+	plan := &queryPlan{statements: make([]stmtPlan, len(analyses))}
+	for i, a := range analyses {
+		sp, refusal := e.planStatement(ctx, s, a)
+		if refusal != nil {
+			return &queryPlan{refusal: refusal}
+		}
+		plan.statements[i] = sp
+	}
+	if len(s.policy.RowFilter) > 0 {
+		rewritten, err := rewrite.ApplyRowFilters(ctx, sql, path, s.cat, rewrite.RowFilters(s.policy.RowFilter))
+		if err != nil {
+			var rfe *rewrite.RowFilterError
+			if errors.As(err, &rfe) {
+				return &queryPlan{refusal: s.refusal(rfe.Reason)}
+			}
+			return &queryPlan{refusal: s.refusal("cannot apply the policy's row filters")}
+		}
+		plan.rewritten = rewritten
+	}
+	return plan
+}
+
+func (e *Engine) planStatement(ctx context.Context, s *session, a *rewrite.Analysis) (stmtPlan, *proxy.Error) {
+	switch a.Kind {
+	case rewrite.KindSelect:
+	case rewrite.KindUtility:
+		return stmtPlan{}, nil
+	default:
+		return stmtPlan{}, s.refusal(fmt.Sprintf("%s statements are not allowed in a masked session", a.Tag))
+	}
+	pol := s.policy
+	for _, r := range a.Relations {
+		q := r.Schema + "." + r.Name
+		if slices.Contains(pol.DenyTables, q) {
+			return stmtPlan{}, s.refusal(fmt.Sprintf("table %s may not be read", q))
+		}
+	}
+	// Predicates: a masked column may only be projected, not evaluated.
+	if pol.Predicates != "allow" {
+		for _, u := range a.Uses {
+			d := pol.Decide(u.Column.Schema, u.Column.Table, u.Column.Column)
+			if d.Transform.Name != "clear" {
+				return stmtPlan{}, s.refusal(fmt.Sprintf("%s may not be used in %s: it is %q, masked with %s",
+					u.Column, u.Clause, d.Kind, d.Transform))
+			}
+		}
+	}
+	mask := make(rewrite.ResultMask, len(a.Columns))
+	for i, col := range a.Columns {
+		cm, err := e.columnMask(ctx, s, col)
+		if err != nil {
+			return stmtPlan{}, s.refusal(fmt.Sprintf("column %d (%s): %v", i+1, col.Name, err))
+		}
+		mask[i] = cm
+	}
+	return stmtPlan{mask: mask, hasRows: true}, nil
+}
+
+// redactAll is the masker for values derived from classified columns.
+var redactAll = func() transform.Func {
+	f, err := transform.New(transform.Spec{Name: "redact"}, "", nil)
+	if err != nil {
+		panic(err)
+	}
+	return f
+}()
+
+// columnMask decides one output column: clear when nothing classified
+// flows into it, the kind's transform for a direct reference, NULL for
+// anything derived from a masked column.
+func (e *Engine) columnMask(ctx context.Context, s *session, col rewrite.OutputColumn) (rewrite.ColumnMask, error) {
+	pol := s.policy
+	var first *rules.Decision
+	masked := false
+	for _, src := range col.Sources {
+		d := pol.Decide(src.Schema, src.Table, src.Column)
+		if d.Transform.Name == "clear" {
+			continue
+		}
+		masked = true
+		if first == nil {
+			first = &d
+		} else if first.Transform.String() != d.Transform.String() || first.Kind != d.Kind {
+			first = nil
+			break
+		}
+	}
+	if !masked {
+		return rewrite.ColumnMask{}, nil
+	}
+	if !col.Direct || col.WholeRow || first == nil {
+		return rewrite.ColumnMask{Masker: redactAll}, nil
+	}
+	typ, err := e.columnType(ctx, s, col.Sources[0])
+	if err != nil {
+		return rewrite.ColumnMask{}, err
+	}
+	f, err := e.transform(first.Transform, first.Kind)
+	if err != nil {
+		return rewrite.ColumnMask{}, err
+	}
+	return rewrite.ColumnMask{Masker: f, Type: typ}, nil
+}
+
+func (e *Engine) columnType(ctx context.Context, s *session, c rewrite.QualifiedColumn) (uint32, error) {
+	rel, err := s.cat.Relation(ctx, c.Schema, c.Table, s.info.SearchPath)
+	if err != nil {
+		return 0, err
+	}
+	for _, rc := range rel.Columns {
+		if rc.Name == c.Column {
+			return rc.TypeOID, nil
+		}
+	}
+	return 0, fmt.Errorf("column %s not found in the catalog", c)
+}
+
+type funcKey struct{ spec, kind string }
+
+func (e *Engine) transform(t rules.Transform, kind string) (transform.Func, error) {
+	key := funcKey{t.String(), kind}
+	if f, ok := e.funcs.Load(key); ok {
+		return f.(transform.Func), nil
+	}
+	f, err := transform.New(transform.Spec{Name: t.Name, Args: t.Args}, kind, e.keys)
+	if err != nil {
+		return nil, err
+	}
+	e.funcs.Store(key, f)
+	return f, nil
+}
+
+// describeColumns is for logs: "name: transform".
+func describeColumns(a *rewrite.Analysis) string {
+	var b strings.Builder
+	for i, c := range a.Columns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c.Name)
+	}
+	return b.String()
+}
