@@ -265,3 +265,64 @@ func TestMaskingLocalStaffSeeClear(t *testing.T) {
 		t.Fatalf("local staff see %q %q, want the real values", mobile, idNumber)
 	}
 }
+
+// TestMaskingCursorsAndPrepared: rows fetched from SQL cursors and
+// returned by EXECUTE are masked with the plan of the query they were
+// declared with; the checks on that query (predicates, deny_tables) apply
+// at DECLARE/PREPARE.
+func TestMaskingCursorsAndPrepared(t *testing.T) {
+	p := harness.StartProxy(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tap := &wiretap{}
+	conn := connectTapped(t, p.DSN(harness.Overseas), pgx.QueryExecModeSimpleProtocol, tap).PgConn()
+
+	results, err := conn.Exec(ctx, `BEGIN;
+DECLARE c CURSOR FOR SELECT id, ship_phone, ship_address FROM crm.orders ORDER BY id;
+FETCH 2 FROM c; MOVE 1 IN c; FETCH 3 FROM c; CLOSE c;
+DECLARE h CURSOR WITH HOLD FOR SELECT ship_phone FROM crm.orders WHERE id = 1;
+COMMIT;
+FETCH ALL FROM h; CLOSE h;
+PREPARE p AS SELECT ship_phone, city FROM crm.orders WHERE id = $1;
+EXECUTE p(1); DEALLOCATE p`).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var phones []string
+	for _, r := range results {
+		for _, row := range r.Rows {
+			for i, f := range r.FieldDescriptions {
+				if f.Name == "ship_phone" {
+					phones = append(phones, string(row[i]))
+				}
+				if f.Name == "ship_address" && row[i] != nil {
+					t.Errorf("ship_address %q through a cursor, want NULL", row[i])
+				}
+			}
+		}
+	}
+	if len(phones) != 7 {
+		t.Fatalf("got %d ship_phone values, want 7 (2+3 fetched, 1 held, 1 executed): %q", len(phones), phones)
+	}
+	for _, ph := range phones {
+		if ph != "" && !maskedPhone.MatchString(ph) {
+			t.Errorf("ship_phone %q is not masked", ph)
+		}
+	}
+	if phones[5] != "138****5678" || phones[6] != "138****5678" {
+		t.Errorf("order 1 via held cursor and EXECUTE: %q %q, want 138****5678", phones[5], phones[6])
+	}
+
+	// The declared query is checked like any SELECT.
+	for _, sql := range []string{
+		"BEGIN; DECLARE x CURSOR FOR SELECT id FROM crm.orders WHERE ship_phone LIKE '138%'",
+		"PREPARE q AS SELECT note FROM crm.staff_notes",
+	} {
+		_, err := conn.Exec(ctx, sql).ReadAll()
+		if err == nil || !strings.Contains(err.Error(), "42501") {
+			t.Errorf("%s: err = %v, want a 42501 refusal", sql, err)
+		}
+		conn.Exec(ctx, "ROLLBACK").ReadAll()
+	}
+	assertNoLeak(t, tap.bytes())
+}

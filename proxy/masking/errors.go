@@ -15,8 +15,24 @@ import (
 // notices 00/01, internal errors XX, ...) can quote values, so its text is
 // withheld from masked sessions.
 var safeErrorClasses = map[string]bool{
-	"08": true, "0A": true, "25": true, "28": true, "2D": true, "3B": true, "3D": true, "3F": true,
-	"40": true, "42": true, "53": true, "54": true, "55": true, "57": true, "58": true, "F0": true,
+	"08": true, "0A": true, "25": true, "28": true, "2D": true, "3B": true, "3D": true,
+	"40": true, "53": true, "54": true, "55": true, "57": true, "58": true, "F0": true,
+}
+
+// safeErrorCodes are single SQLSTATEs of otherwise unsafe classes whose
+// messages only name what the client wrote. Most of class 42 is not safe:
+// a cast to regclass, regproc, regtype or regnamespace turns a value into
+// an "undefined object" error that quotes it (42P01, 42883, 42704, 3F000).
+var safeErrorCodes = map[string]bool{
+	"42601": true, // syntax_error: quotes the client's own SQL
+	"42501": true, // insufficient_privilege
+	"42703": true, // undefined_column
+	"42702": true, // ambiguous_column
+	"42803": true, // grouping_error
+	"42804": true, // datatype_mismatch
+	"42P20": true, // windowing_error
+	"42P10": true, // invalid_column_reference
+	"42846": true, // cannot_coerce
 }
 
 // scrubError rewrites an ErrorResponse or NoticeResponse for a masked
@@ -45,7 +61,7 @@ func (s *session) scrubError(dst, msg []byte, a track.Attribution) ([]byte, erro
 			return encode(dst, msg[0], &out)
 		}
 	}
-	if len(in.Code) == 5 && safeErrorClasses[in.Code[:2]] {
+	if len(in.Code) == 5 && (safeErrorClasses[in.Code[:2]] || safeErrorCodes[in.Code]) {
 		out.Message = in.Message
 		out.Position = in.Position
 	} else {

@@ -70,9 +70,10 @@ func gate(sql string) string {
 				}
 			}
 		case n.GetDiscardStmt() != nil, n.GetDeallocateStmt() != nil:
-		case n.GetPrepareStmt() != nil, n.GetExecuteStmt() != nil:
-			// Rows of SQL-level prepared statements cannot be attributed
-			// yet; they arrive all NULL. PREPARE's query is checked above.
+		case n.GetPrepareStmt() != nil, n.GetExecuteStmt() != nil,
+			n.GetDeclareCursorStmt() != nil, n.GetFetchStmt() != nil, n.GetClosePortalStmt() != nil:
+			// Their queries are analysed like any other; their rows are
+			// masked with the plan registered under their name.
 		default:
 			return statementName(n) + " statements are not allowed"
 		}
@@ -135,4 +136,41 @@ func statementName(n *pg_query.Node) string {
 		b.WriteRune(r)
 	}
 	return strings.ToUpper(b.String())
+}
+
+// stmtFacts is what the planner needs of a statement beyond lineage: the
+// names of SQL-level cursors and prepared statements it creates or uses.
+type stmtFacts struct {
+	prepare, execute, dealloc   string // dealloc "*" = DEALLOCATE ALL
+	closeAll, holdable, discard bool
+}
+
+// facts returns stmtFacts per statement of sql (nil if it does not parse).
+func facts(sql string) []stmtFacts {
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		return nil
+	}
+	out := make([]stmtFacts, len(tree.Stmts))
+	for i, raw := range tree.Stmts {
+		n, f := raw.Stmt, &out[i]
+		switch {
+		case n.GetPrepareStmt() != nil:
+			f.prepare = n.GetPrepareStmt().Name
+		case n.GetExecuteStmt() != nil:
+			f.execute = n.GetExecuteStmt().Name
+		case n.GetDeallocateStmt() != nil:
+			f.dealloc = n.GetDeallocateStmt().Name
+			if f.dealloc == "" || n.GetDeallocateStmt().Isall {
+				f.dealloc = "*"
+			}
+		case n.GetClosePortalStmt() != nil:
+			f.closeAll = n.GetClosePortalStmt().Portalname == ""
+		case n.GetDeclareCursorStmt() != nil:
+			f.holdable = n.GetDeclareCursorStmt().Options&0x0020 != 0 // CURSOR_OPT_HOLD
+		case n.GetDiscardStmt() != nil:
+			f.discard = n.GetDiscardStmt().Target == pg_query.DiscardMode_DISCARD_ALL
+		}
+	}
+	return out
 }

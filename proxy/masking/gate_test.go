@@ -28,7 +28,8 @@ func TestGate(t *testing.T) {
 		{"CREATE TEMP VIEW v AS SELECT 1", true},
 		{"DO $$BEGIN END$$", true},
 		{"COPY crm.customers TO STDOUT", true},
-		{"DECLARE c CURSOR FOR SELECT 1", true},
+		{"DECLARE c CURSOR FOR SELECT 1", false},
+		{"DECLARE c CURSOR FOR SELECT pg_notify('x', email) FROM crm.customers", true},
 		{"LISTEN x", true},
 		{"PREPARE TRANSACTION 'x'", true},
 		{"SELEC 1", true},
@@ -37,6 +38,19 @@ func TestGate(t *testing.T) {
 		reason := gate(c.sql)
 		if (reason != "") != c.refused {
 			t.Errorf("%s: reason %q, refused want %v", c.sql, reason, c.refused)
+		}
+	}
+}
+
+func TestFacts(t *testing.T) {
+	f := facts("DECLARE c CURSOR WITH HOLD FOR SELECT 1; DECLARE d CURSOR FOR SELECT 1; PREPARE p AS SELECT 1; EXECUTE p; DEALLOCATE ALL; DEALLOCATE p; CLOSE ALL; DISCARD ALL")
+	want := []stmtFacts{{holdable: true}, {}, {prepare: "p"}, {execute: "p"}, {dealloc: "*"}, {dealloc: "p"}, {closeAll: true}, {discard: true}}
+	if len(f) != len(want) {
+		t.Fatalf("%d facts", len(f))
+	}
+	for i := range want {
+		if f[i] != want[i] {
+			t.Errorf("statement %d: %+v, want %+v", i+1, f[i], want[i])
 		}
 	}
 }

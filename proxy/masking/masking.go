@@ -74,6 +74,8 @@ func (e *Engine) Filter(info proxy.SessionInfo) proxy.Filter {
 		policy:     pol,
 		searchPath: strings.Join(info.SearchPath, ","),
 		refusals:   make(map[string]*proxy.Error),
+		cursors:    make(map[string]*stmtPlan),
+		prepared:   make(map[string]*stmtPlan),
 	}
 }
 
@@ -92,6 +94,16 @@ type queryPlan struct {
 type stmtPlan struct {
 	mask    rewrite.ResultMask // nil: no result columns known (utility)
 	hasRows bool               // a SELECT: its rows are masked by mask
+
+	// SQL-level cursors and prepared statements: their rows arrive later,
+	// attributed to FETCH or EXECUTE (or a protocol Execute of the cursor's
+	// portal), and are masked with the plan registered here.
+	declares, prepares string // DECLARE name / PREPARE name: mask is the query's
+	holdable           bool   // DECLARE ... WITH HOLD survives the transaction
+	fetchFrom          string // FETCH/MOVE ... FROM name
+	executes           string // EXECUTE name
+	closes, deallocs   string // CLOSE name / DEALLOCATE name ("*" = ALL)
+	discardAll         bool
 }
 
 // session is one masked session's Filter.
@@ -106,6 +118,8 @@ type session struct {
 	// the error the client gets for it.
 	mu       sync.Mutex
 	refusals map[string]*proxy.Error
+	cursors  map[string]*stmtPlan // SQL cursors declared in this session
+	prepared map[string]*stmtPlan // SQL PREPAREd statements
 
 	buf []byte // reused for rewritten messages (server goroutine only)
 }
@@ -115,23 +129,54 @@ type session struct {
 func (s *session) Client(msg pgproto3.FrontendMessage) (pgproto3.FrontendMessage, error) {
 	switch m := msg.(type) {
 	case *pgproto3.Query:
-		switch p := s.plan(m.String); {
-		case p.refusal != nil:
+		p := s.plan(m.String)
+		if p.refusal != nil {
 			return &pgproto3.Query{String: s.refuse(p.refusal)}, nil
-		case p.rewritten != "":
+		}
+		if p.rewritten != "" {
 			return &pgproto3.Query{String: p.rewritten}, nil
 		}
 	case *pgproto3.Parse:
-		switch p := s.plan(m.Query); {
-		case p.refusal != nil:
+		p := s.plan(m.Query)
+		if p.refusal != nil {
 			return &pgproto3.Parse{Name: m.Name, Query: s.refuse(p.refusal)}, nil
-		case p.rewritten != "":
+		}
+		if p.rewritten != "" {
 			return &pgproto3.Parse{Name: m.Name, Query: p.rewritten, ParameterOIDs: m.ParameterOIDs}, nil
 		}
 	case *pgproto3.FunctionCall:
 		return &pgproto3.Query{String: s.refuse(s.refusal("the fast-path function call interface is not allowed"))}, nil
 	}
 	return nil, nil
+}
+
+// complete applies the cursor and prepared-statement effects of a
+// statement the server has just completed, in the order it ran them.
+func (s *session) complete(sp *stmtPlan) {
+	if sp.declares == "" && sp.prepares == "" && sp.closes == "" && sp.deallocs == "" && !sp.discardAll {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rows := *sp
+	rows.hasRows = true // what FETCH/EXECUTE later return
+	switch {
+	case sp.declares != "":
+		s.cursors[sp.declares] = &rows
+	case sp.prepares != "":
+		s.prepared[sp.prepares] = &rows
+	case sp.closes == "*":
+		clear(s.cursors)
+	case sp.closes != "":
+		delete(s.cursors, sp.closes)
+	case sp.deallocs == "*":
+		clear(s.prepared)
+	case sp.deallocs != "":
+		delete(s.prepared, sp.deallocs)
+	case sp.discardAll:
+		clear(s.cursors)
+		clear(s.prepared)
+	}
 }
 
 // refuse records the refusal and returns the SQL to send in its place: a
@@ -181,7 +226,7 @@ func (s *session) plan(sql string) *queryPlan {
 // whose types masking may change.
 func (s *session) WantsServer(typ byte) bool {
 	switch typ {
-	case 'T', 'D', 'd', 'E', 'N', 'A', 'V':
+	case 'T', 'D', 'd', 'E', 'N', 'A', 'V', 'Z', 'C':
 		return true
 	}
 	return false
@@ -225,18 +270,56 @@ func (s *session) Server(dst, msg []byte, a track.Attribution) ([]byte, error) {
 		// COPY data, notifications and function results are never
 		// analysed: drop them.
 		return dst, nil
+	case 'C':
+		if a.Statement != nil {
+			if p := s.plan(a.Statement.SQL); p.refusal == nil && a.Index < len(p.statements) {
+				s.complete(&p.statements[a.Index])
+			}
+		}
+	case 'Z':
+		if len(msg) == 6 && msg[5] == 'I' {
+			// The transaction ended: cursors without HOLD are gone.
+			s.mu.Lock()
+			for name, sp := range s.cursors {
+				if !sp.holdable {
+					delete(s.cursors, name)
+				}
+			}
+			s.mu.Unlock()
+		}
 	}
 	return msg, nil
 }
 
-// stmtPlan finds the plan of the statement a message is attributed to.
+// stmtPlan finds the plan of the statement a message is attributed to:
+// the statement itself, or for FETCH, EXECUTE and protocol Executes of a
+// SQL cursor's portal, the query registered under that name.
 func (s *session) stmtPlan(a track.Attribution) *stmtPlan {
 	if a.Statement == nil {
+		if a.Origin == track.OriginExecute && a.Portal == nil && a.PortalName != "" {
+			return s.lookup(s.cursors, a.PortalName)
+		}
 		return nil
 	}
 	p := s.plan(a.Statement.SQL)
 	if p.refusal != nil || a.Index >= len(p.statements) {
 		return nil
 	}
-	return &p.statements[a.Index]
+	sp := &p.statements[a.Index]
+	switch {
+	case sp.fetchFrom != "":
+		return s.lookup(s.cursors, sp.fetchFrom)
+	case sp.executes != "":
+		return s.lookup(s.prepared, sp.executes)
+	}
+	return sp
+}
+
+func (s *session) lookup(m map[string]*stmtPlan, name string) *stmtPlan {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m[name] == nil {
+		s.e.log.Debug("rows from an unknown cursor or prepared statement", "session", s.info.ID, "name", name, "known", len(m))
+	}
+	return m[name]
 }

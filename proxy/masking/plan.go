@@ -34,8 +34,12 @@ func (e *Engine) planQuery(ctx context.Context, s *session, sql string) *queryPl
 		}
 	}
 	plan := &queryPlan{statements: make([]stmtPlan, len(analyses))}
+	fs := facts(sql)
+	if len(fs) != len(analyses) {
+		return &queryPlan{refusal: s.refusal("cannot analyse the statement")}
+	}
 	for i, a := range analyses {
-		sp, refusal := e.planStatement(ctx, s, a)
+		sp, refusal := e.planStatement(ctx, s, a, fs[i])
 		if refusal != nil {
 			return &queryPlan{refusal: refusal}
 		}
@@ -55,11 +59,34 @@ func (e *Engine) planQuery(ctx context.Context, s *session, sql string) *queryPl
 	return plan
 }
 
-func (e *Engine) planStatement(ctx context.Context, s *session, a *rewrite.Analysis) (stmtPlan, *proxy.Error) {
-	switch a.Kind {
-	case rewrite.KindSelect:
-	case rewrite.KindUtility:
-		return stmtPlan{}, nil
+func (e *Engine) planStatement(ctx context.Context, s *session, a *rewrite.Analysis, f stmtFacts) (stmtPlan, *proxy.Error) {
+	switch {
+	case a.Kind == rewrite.KindSelect:
+	case a.Kind == rewrite.KindCursor, a.Tag == "PREPARE" && len(a.Columns) > 0:
+		// Check and plan the query now; its rows come with FETCH/EXECUTE.
+		sp, refusal := e.planStatement(ctx, s, &rewrite.Analysis{Kind: rewrite.KindSelect, Tag: a.Tag,
+			Columns: a.Columns, Relations: a.Relations, Uses: a.Uses}, stmtFacts{})
+		sp.hasRows = false
+		if a.Kind == rewrite.KindCursor {
+			sp.declares, sp.holdable = a.Cursor, f.holdable
+		} else {
+			sp.prepares = f.prepare
+		}
+		return sp, refusal
+	case a.Tag == "EXECUTE" && f.execute != "":
+		return stmtPlan{executes: f.execute}, nil
+	case a.Kind == rewrite.KindUtility:
+		sp := stmtPlan{deallocs: f.dealloc, discardAll: f.discard}
+		switch a.Tag {
+		case "FETCH", "MOVE":
+			sp.fetchFrom = a.Cursor
+		case "CLOSE CURSOR":
+			sp.closes = a.Cursor
+			if f.closeAll {
+				sp.closes = "*"
+			}
+		}
+		return sp, nil
 	default:
 		return stmtPlan{}, s.refusal(fmt.Sprintf("%s statements are not allowed in a masked session", a.Tag))
 	}
