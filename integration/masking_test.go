@@ -215,14 +215,10 @@ func TestMaskingOverseasAnalyst(t *testing.T) {
 				t.Errorf("order 1: ship_phone %v ship_address %v, want 138****5678 and NULL", shipPhone, shipAddress)
 			}
 
-			// Derived values are redacted; aggregates without data stay.
-			var lowered *string
+			// Aggregates that carry no data stay allowed.
 			var cnt int64
-			if err := conn.QueryRow(ctx, "SELECT lower(o.ship_phone || ''), count(*) OVER () FROM crm.orders o WHERE o.id = 1").Scan(&lowered, &cnt); err != nil {
-				t.Fatal(err)
-			}
-			if lowered != nil || cnt != 1 {
-				t.Errorf("derived value %v, count %d: want NULL and 1", lowered, cnt)
+			if err := conn.QueryRow(ctx, "SELECT count(o.ship_phone) OVER () FROM crm.orders o WHERE o.id = 1").Scan(&cnt); err != nil || cnt != 1 {
+				t.Errorf("count over a masked column: %d, %v; want 1", cnt, err)
 			}
 
 			// Refusals name the policy and echo no data; the session goes on.
@@ -230,6 +226,7 @@ func TestMaskingOverseasAnalyst(t *testing.T) {
 				"SELECT note FROM crm.staff_notes",
 				"SELECT id FROM crm.orders WHERE ship_phone = '13812345678'",
 				"SELECT ship_phone FROM crm.orders ORDER BY ship_phone",
+				"SELECT lower(o.ship_phone || '') FROM crm.orders o WHERE o.id = 1",
 			} {
 				_, err := conn.Exec(ctx, sql)
 				if pgCode(err) != "42501" || !strings.Contains(err.Error(), "overseas-analysts") {

@@ -9,30 +9,25 @@ import (
 	"github.com/pgveil/pgveil/proxy/track"
 )
 
-// safeErrorClasses are SQLSTATE classes whose messages name objects or
-// quote the client's own SQL but never data read from tables. Any other
-// class (data exceptions 22, integrity violations 23, PL/pgSQL RAISE P0,
-// notices 00/01, internal errors XX, ...) can quote values, so its text is
-// withheld from masked sessions.
+// safeErrorClasses are SQLSTATE classes whose messages never quote data
+// read from tables: connection, transaction state, serialization,
+// resources, operator intervention, system errors. Everything else can:
+// data exceptions (22), integrity violations (23), PL/pgSQL RAISE (P0),
+// notices (00, 01), and every class that names objects (3D, 3F, 42...),
+// because a value can be passed where a name is expected
+// (ship_phone::regclass, has_database_privilege(ship_phone, ...)).
 var safeErrorClasses = map[string]bool{
-	"08": true, "0A": true, "25": true, "28": true, "2D": true, "3B": true, "3D": true,
-	"40": true, "53": true, "54": true, "55": true, "57": true, "58": true, "F0": true,
+	"08": true, "25": true, "40": true, "53": true, "57": true, "58": true,
 }
 
-// safeErrorCodes are single SQLSTATEs of otherwise unsafe classes whose
-// messages only name what the client wrote. Most of class 42 is not safe:
-// a cast to regclass, regproc, regtype or regnamespace turns a value into
-// an "undefined object" error that quotes it (42P01, 42883, 42704, 3F000).
+// safeErrorCodes are single SQLSTATEs whose messages only name what the
+// client wrote in its SQL text.
 var safeErrorCodes = map[string]bool{
 	"42601": true, // syntax_error: quotes the client's own SQL
-	"42501": true, // insufficient_privilege
-	"42703": true, // undefined_column
-	"42702": true, // ambiguous_column
+	"42501": true, // insufficient_privilege, incl. pgveil's refusals
 	"42803": true, // grouping_error
-	"42804": true, // datatype_mismatch
 	"42P20": true, // windowing_error
-	"42P10": true, // invalid_column_reference
-	"42846": true, // cannot_coerce
+	"0A000": true, // feature_not_supported
 }
 
 // scrubError rewrites an ErrorResponse or NoticeResponse for a masked

@@ -107,6 +107,22 @@ func (e *Engine) planStatement(ctx context.Context, s *session, a *rewrite.Analy
 			}
 		}
 	}
+	// Computing on a masked column in the select list evaluates it in
+	// cleartext upstream: an error (1/0 in a CASE) or a row count (a
+	// set-returning function) then answers a guess. Only plain references
+	// may project masked columns; whole rows holding one are refused too.
+	for i, col := range a.Columns {
+		if col.Direct && !col.WholeRow {
+			continue
+		}
+		for _, src := range col.Sources {
+			d := pol.Decide(src.Schema, src.Table, src.Column)
+			if d.Transform.Name != "clear" {
+				return stmtPlan{}, s.refusal(fmt.Sprintf("column %d (%s) computes on %s, which is %q masked with %s: computed values of masked columns are not allowed",
+					i+1, col.Name, src, d.Kind, d.Transform))
+			}
+		}
+	}
 	mask := make(rewrite.ResultMask, len(a.Columns))
 	for i, col := range a.Columns {
 		cm, err := e.columnMask(ctx, s, col)
