@@ -346,3 +346,68 @@ EXECUTE p(1); DEALLOCATE p`).ReadAll()
 	}
 	assertNoLeak(t, tap.bytes())
 }
+
+// TestMaskingTokenPredicates: an analyst filters by a token a report gave
+// them; pgveil swaps in the cleartext upstream. Anything that is not
+// exactly "token-masked column = issued token(s)" stays refused.
+func TestMaskingTokenPredicates(t *testing.T) {
+	p := harness.StartProxy(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
+		t.Run(mode.String(), func(t *testing.T) {
+			tap := &wiretap{}
+			conn := connectTapped(t, p.DSN(harness.Overseas), mode, tap)
+			if _, err := conn.Exec(ctx, "SELECT id FROM crm.customers WHERE id_number IS NOT NULL"); pgCode(err) != "42501" {
+				t.Fatalf("IS NOT NULL on a token column: %v, want a 42501 refusal (not an issued-token comparison)", err)
+			}
+			type cust struct {
+				id  int64
+				tok string
+			}
+			var cs []cust
+			rows, err := conn.Query(ctx, "SELECT id, id_number FROM crm.customers ORDER BY id LIMIT 2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var c cust
+				if err := rows.Scan(&c.id, &c.tok); err != nil {
+					t.Fatal(err)
+				}
+				cs = append(cs, c)
+			}
+			if rows.Err() != nil || len(cs) != 2 {
+				t.Fatalf("tokens: %v %v", cs, rows.Err())
+			}
+
+			var id int64
+			var tok string
+			if err := conn.QueryRow(ctx, "SELECT id, id_number FROM crm.customers WHERE id_number = '"+cs[0].tok+"'").Scan(&id, &tok); err != nil {
+				t.Fatalf("filter by an issued token: %v", err)
+			}
+			if id != cs[0].id || tok != cs[0].tok {
+				t.Errorf("filter by token: got customer %d %q, want %d %q", id, tok, cs[0].id, cs[0].tok)
+			}
+			var n int
+			if err := conn.QueryRow(ctx, "SELECT count(*) FROM crm.customers WHERE id_number IN ('"+cs[0].tok+"', '"+cs[1].tok+"')").Scan(&n); err != nil || n != 2 {
+				t.Errorf("IN two issued tokens: %d, %v; want 2", n, err)
+			}
+
+			forged := "tok_" + strings.Repeat("a", len(cs[0].tok)-4)
+			for _, sql := range []string{
+				"SELECT id FROM crm.customers WHERE id_number = '" + forged + "'",
+				"SELECT id FROM crm.customers WHERE id_number = '" + cs[0].tok + "' OR id_number = '" + democrm.SeedIDNumber + "'",
+				"SELECT id FROM crm.customers WHERE id_number IN ('" + cs[0].tok + "', '" + democrm.SeedIDNumber + "')",
+				"SELECT id FROM crm.customers WHERE id_number = '" + democrm.SeedIDNumber + "'",
+				"SELECT id FROM crm.customers WHERE id_number > '" + cs[0].tok + "'",
+			} {
+				_, err := conn.Exec(ctx, sql)
+				if pgCode(err) != "42501" {
+					t.Errorf("%s: err = %v, want a 42501 refusal", sql, err)
+				}
+			}
+			assertNoLeak(t, tap.bytes())
+		})
+	}
+}

@@ -33,8 +33,20 @@ func (e *Engine) planQuery(ctx context.Context, s *session, sql string) *queryPl
 			return &queryPlan{refusal: s.refusal("cannot analyse the statement")}
 		}
 	}
+	// Issued tokens compared with token-masked columns are replaced by
+	// their cleartext; what runs upstream is then analysed again.
+	// The checks run on the statement with those comparisons replaced by
+	// TRUE: any other use of a token-masked column is then refused as usual.
+	send := sql
+	if tr := e.replaceTokens(ctx, s, sql, analyses); tr.sql != "" {
+		checked, err := rewrite.Analyze(ctx, tr.check, path, s.cat)
+		if err != nil || len(checked) != len(analyses) {
+			return &queryPlan{refusal: s.refusal("cannot analyse the statement")}
+		}
+		send, analyses = tr.sql, checked
+	}
 	plan := &queryPlan{statements: make([]stmtPlan, len(analyses))}
-	fs := facts(sql)
+	fs := facts(send)
 	if len(fs) != len(analyses) {
 		return &queryPlan{refusal: s.refusal("cannot analyse the statement")}
 	}
@@ -45,8 +57,11 @@ func (e *Engine) planQuery(ctx context.Context, s *session, sql string) *queryPl
 		}
 		plan.statements[i] = sp
 	}
+	if send != sql {
+		plan.rewritten = send
+	}
 	if len(s.policy.RowFilter) > 0 {
-		rewritten, err := rewrite.ApplyRowFilters(ctx, sql, path, s.cat, rewrite.RowFilters(s.policy.RowFilter))
+		rewritten, err := rewrite.ApplyRowFilters(ctx, send, path, s.cat, rewrite.RowFilters(s.policy.RowFilter))
 		if err != nil {
 			var rfe *rewrite.RowFilterError
 			if errors.As(err, &rfe) {
@@ -54,11 +69,14 @@ func (e *Engine) planQuery(ctx context.Context, s *session, sql string) *queryPl
 			}
 			return &queryPlan{refusal: s.refusal("cannot apply the policy's row filters")}
 		}
-		plan.rewritten = rewritten
+		if rewritten != "" {
+			plan.rewritten = rewritten
+		}
 	}
 	return plan
 }
 
+// planStatement decides one statement.
 func (e *Engine) planStatement(ctx context.Context, s *session, a *rewrite.Analysis, f stmtFacts) (stmtPlan, *proxy.Error) {
 	switch {
 	case a.Kind == rewrite.KindSelect:
