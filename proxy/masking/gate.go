@@ -70,6 +70,12 @@ func gate(sql string) string {
 				}
 			}
 		case n.GetDiscardStmt() != nil, n.GetDeallocateStmt() != nil:
+		case n.GetCopyStmt() != nil:
+			// COPY ... TO STDOUT in text or CSV: its query is analysed and
+			// its rows masked like a SELECT's (copy.go).
+			if _, reason := copyOptions(n.GetCopyStmt()); reason != "" {
+				return reason
+			}
 		case n.GetPrepareStmt() != nil, n.GetExecuteStmt() != nil,
 			n.GetDeclareCursorStmt() != nil, n.GetFetchStmt() != nil, n.GetClosePortalStmt() != nil:
 			// Their queries are analysed like any other; their rows are
@@ -143,6 +149,7 @@ func statementName(n *pg_query.Node) string {
 type stmtFacts struct {
 	prepare, execute, dealloc   string // dealloc "*" = DEALLOCATE ALL
 	closeAll, holdable, discard bool
+	copy                        *copyFormat // COPY ... TO STDOUT in text or CSV
 }
 
 // facts returns stmtFacts per statement of sql (nil if it does not parse).
@@ -170,6 +177,8 @@ func facts(sql string) []stmtFacts {
 			f.holdable = n.GetDeclareCursorStmt().Options&0x0020 != 0 // CURSOR_OPT_HOLD
 		case n.GetDiscardStmt() != nil:
 			f.discard = n.GetDiscardStmt().Target == pg_query.DiscardMode_DISCARD_ALL
+		case n.GetCopyStmt() != nil:
+			f.copy, _ = copyOptions(n.GetCopyStmt())
 		}
 	}
 	return out

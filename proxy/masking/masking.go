@@ -104,6 +104,8 @@ type stmtPlan struct {
 	executes           string // EXECUTE name
 	closes, deallocs   string // CLOSE name / DEALLOCATE name ("*" = ALL)
 	discardAll         bool
+
+	copy *copyFormat // COPY ... TO STDOUT: its rows come as CopyData, masked with mask
 }
 
 // session is one masked session's Filter.
@@ -121,7 +123,8 @@ type session struct {
 	cursors  map[string]*stmtPlan // SQL cursors declared in this session
 	prepared map[string]*stmtPlan // SQL PREPAREd statements
 
-	buf []byte // reused for rewritten messages (server goroutine only)
+	buf  []byte  // reused for rewritten messages (server goroutine only)
+	copy copyOut // the COPY TO in progress (server goroutine only)
 }
 
 // Client analyses statements before they go upstream and substitutes a
@@ -226,7 +229,7 @@ func (s *session) plan(sql string) *queryPlan {
 // whose types masking may change.
 func (s *session) WantsServer(typ byte) bool {
 	switch typ {
-	case 'T', 'D', 'd', 'E', 'N', 'A', 'V', 'Z', 'C':
+	case 'T', 'D', 'd', 'H', 'E', 'N', 'A', 'V', 'Z', 'C':
 		return true
 	}
 	return false
@@ -266,9 +269,15 @@ func (s *session) Server(dst, msg []byte, a track.Attribution) ([]byte, error) {
 		return out, nil
 	case 'E', 'N':
 		return s.scrubError(dst, msg, a)
-	case 'd', 'A', 'V':
-		// COPY data, notifications and function results are never
-		// analysed: drop them.
+	case 'H':
+		s.copyResponse(msg, a)
+	case 'd':
+		// COPY TO rows of an analysed COPY are masked; any other COPY
+		// data is dropped.
+		return s.copyData(dst, msg, a), nil
+	case 'A', 'V':
+		// Notifications and function results are never analysed: drop
+		// them.
 		return dst, nil
 	case 'C':
 		if a.Statement != nil {

@@ -80,6 +80,8 @@ func (e *Engine) planQuery(ctx context.Context, s *session, sql string) *queryPl
 func (e *Engine) planStatement(ctx context.Context, s *session, a *rewrite.Analysis, f stmtFacts) (stmtPlan, *proxy.Error) {
 	switch {
 	case a.Kind == rewrite.KindSelect:
+	case a.Tag == "COPY" && f.copy != nil && len(a.Columns) > 0:
+		return e.planCopy(ctx, s, a, f.copy)
 	case a.Kind == rewrite.KindCursor, a.Tag == "PREPARE" && len(a.Columns) > 0:
 		// Check and plan the query now; its rows come with FETCH/EXECUTE.
 		sp, refusal := e.planStatement(ctx, s, &rewrite.Analysis{Kind: rewrite.KindSelect, Tag: a.Tag,
