@@ -94,6 +94,10 @@ type queryPlan struct {
 type stmtPlan struct {
 	mask    rewrite.ResultMask // nil: no result columns known (utility)
 	hasRows bool               // a SELECT: its rows are masked by mask
+	// relations the statement reads, by OID: RowDescription names the
+	// table and attnum of plain column references, which is checked
+	// against the analysis (crossCheck).
+	relations map[uint32]*rewrite.Relation
 
 	// SQL-level cursors and prepared statements: their rows arrive later,
 	// attributed to FETCH or EXECUTE (or a protocol Execute of the cursor's
@@ -123,8 +127,15 @@ type session struct {
 	cursors  map[string]*stmtPlan // SQL cursors declared in this session
 	prepared map[string]*stmtPlan // SQL PREPAREd statements
 
-	buf  []byte  // reused for rewritten messages (server goroutine only)
 	copy copyOut // the COPY TO in progress (server goroutine only)
+	// overrides holds masks corrected by the RowDescription cross-check,
+	// per statement and result index (server goroutine only).
+	overrides map[overrideKey]rewrite.ResultMask
+}
+
+type overrideKey struct {
+	stmt  *track.Statement
+	index int
 }
 
 // Client analyses statements before they go upstream and substitutes a
@@ -245,7 +256,15 @@ func (s *session) Server(dst, msg []byte, a track.Attribution) ([]byte, error) {
 			// may stay as it is.
 			return msg, nil
 		}
-		out, err := rewrite.MaskRowDescription(dst, msg, sp.mask)
+		mask := sp.mask
+		if fixed := s.crossCheck(msg, sp); fixed != nil {
+			if s.overrides == nil {
+				s.overrides = make(map[overrideKey]rewrite.ResultMask)
+			}
+			s.overrides[overrideKey{a.Statement, a.Index}] = fixed
+			mask = fixed
+		}
+		out, err := rewrite.MaskRowDescription(dst, msg, mask)
 		if err != nil {
 			return msg, nil // the rows will not match either: all NULL
 		}
@@ -261,7 +280,13 @@ func (s *session) Server(dst, msg []byte, a track.Attribution) ([]byte, error) {
 		if a.Portal != nil {
 			format = a.Portal.ResultFormat
 		}
-		out, err := rewrite.MaskDataRow(dst, msg, sp.mask, format)
+		mask := sp.mask
+		if len(s.overrides) > 0 {
+			if o, ok := s.overrides[overrideKey{a.Statement, a.Index}]; ok {
+				mask = o
+			}
+		}
+		out, err := rewrite.MaskDataRow(dst, msg, mask, format)
 		if err != nil {
 			s.e.log.Debug("row does not match its analysed statement: sent as NULLs", "session", s.info.ID, "err", err)
 			return nullRow(dst, msg), nil

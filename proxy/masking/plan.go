@@ -148,6 +148,14 @@ func (e *Engine) planStatement(ctx context.Context, s *session, a *rewrite.Analy
 			}
 		}
 	}
+	relations := make(map[uint32]*rewrite.Relation, len(a.Relations))
+	for _, ref := range a.Relations {
+		rel, err := s.cat.Relation(ctx, ref.Schema, ref.Name, s.info.SearchPath)
+		if err != nil {
+			return stmtPlan{}, s.refusal("cannot resolve a relation the statement reads")
+		}
+		relations[rel.OID] = rel
+	}
 	mask := make(rewrite.ResultMask, len(a.Columns))
 	for i, col := range a.Columns {
 		cm, err := e.columnMask(ctx, s, col)
@@ -156,7 +164,7 @@ func (e *Engine) planStatement(ctx context.Context, s *session, a *rewrite.Analy
 		}
 		mask[i] = cm
 	}
-	return stmtPlan{mask: mask, hasRows: true}, nil
+	return stmtPlan{mask: mask, hasRows: true, relations: relations}, nil
 }
 
 // redactAll is the masker for values derived from classified columns.
