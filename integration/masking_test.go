@@ -411,3 +411,47 @@ func TestMaskingTokenPredicates(t *testing.T) {
 		})
 	}
 }
+
+// TestMaskingSeesDDLThroughPgveil: the catalog and plans are cached, but
+// DDL that any session runs through pgveil invalidates them at once.
+func TestMaskingSeesDDLThroughPgveil(t *testing.T) {
+	p := harness.StartProxy(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin, err := pgconn.Connect(ctx, p.Up.DSN(p.Up.SuperUser, p.Up.SuperPassword, p.Up.Database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "DROP TABLE IF EXISTS crm.ddl_probe; GRANT CREATE ON SCHEMA crm TO crm_reader").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		admin.Exec(context.Background(), "DROP TABLE IF EXISTS crm.ddl_probe; REVOKE CREATE ON SCHEMA crm FROM crm_reader").ReadAll()
+	})
+
+	analyst, err := pgconn.Connect(ctx, p.DSN(harness.Overseas))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer analyst.Close(ctx)
+	if _, err := analyst.Exec(ctx, "SELECT a FROM crm.ddl_probe").ReadAll(); err == nil {
+		t.Fatal("query on a missing table succeeded")
+	}
+
+	local, err := pgconn.Connect(ctx, p.DSN(harness.Local))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close(ctx)
+	if _, err := local.Exec(ctx, "CREATE TABLE crm.ddl_probe (a text); INSERT INTO crm.ddl_probe VALUES ('x')").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := analyst.Exec(ctx, "SELECT a FROM crm.ddl_probe").ReadAll()
+	if err != nil {
+		t.Fatalf("after CREATE TABLE through pgveil: %v (stale catalog?)", err)
+	}
+	if len(res[0].Rows) != 1 || string(res[0].Rows[0][0]) != "x" {
+		t.Fatalf("rows %q", res[0].Rows)
+	}
+}

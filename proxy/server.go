@@ -31,6 +31,7 @@ import (
 type Server struct {
 	cfg       *rules.Config
 	log       *slog.Logger
+	onDDL     func(database string)
 	tls       *tls.Config // nil when TLS is disabled
 	tlsDirect *tls.Config // for direct TLS: also requires ALPN "postgresql"
 	filter    FilterFunc
@@ -58,6 +59,10 @@ type Options struct {
 	// Filter chooses each session's Filter; nil serves every session
 	// transparently.
 	Filter FilterFunc
+	// OnDDL, if set, is called when any session completes a statement
+	// that can change the catalog (CREATE, ALTER, DROP, ...), with the
+	// session's database: caches of column types and views go stale.
+	OnDDL func(database string)
 }
 
 // NewServer checks what can be checked before listening (TLS files) and
@@ -67,6 +72,7 @@ func NewServer(cfg *rules.Config, opts Options) (*Server, error) {
 		cfg:      cfg,
 		log:      opts.Logger,
 		filter:   opts.Filter,
+		onDDL:    opts.OnDDL,
 		sessions: make(map[*session]struct{}),
 		starting: make(map[net.Conn]struct{}),
 		closed:   make(chan struct{}),

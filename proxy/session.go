@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -413,6 +414,9 @@ func (c *session) serverToClient() {
 		if msg != nil && total <= c.sr.Size() {
 			c.sr.Discard(total)
 		}
+		if typ == 'C' && c.srv.onDDL != nil && msg != nil && isDDLTag(msg[5:]) {
+			c.srv.onDDL(c.info.Database)
+		}
 		if typ == 'Z' {
 			c.txStatus.Store(uint32(msg[5]))
 			if idleTimeout > 0 && c.idle() {
@@ -481,4 +485,15 @@ func forward(w *bufio.Writer, r *bufio.Reader, total int) error {
 // one was sliced from the other.
 func sameArray(a, b []byte) bool {
 	return cap(a) > 0 && cap(b) > 0 && &a[:cap(a)][cap(a)-1] == &b[:cap(b)][cap(b)-1]
+}
+
+// isDDLTag reports a command tag of a statement that can change what the
+// catalog says about relations: their columns, types or view definitions.
+func isDDLTag(tag []byte) bool {
+	for _, p := range [][]byte{[]byte("CREATE "), []byte("ALTER "), []byte("DROP "), []byte("COMMENT"), []byte("SELECT INTO"), []byte("IMPORT FOREIGN SCHEMA")} {
+		if bytes.HasPrefix(tag, p) {
+			return true
+		}
+	}
+	return false
 }

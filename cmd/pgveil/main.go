@@ -110,7 +110,7 @@ func cmdServe(args []string, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer closeCatalogs()
-	srv, err := proxy.NewServer(cfg, proxy.Options{Logger: log, Filter: masking.FilterFunc(engine)})
+	srv, err := proxy.NewServer(cfg, proxy.Options{Logger: log, Filter: masking.FilterFunc(engine), OnDDL: masking.OnDDL(engine)})
 	if err != nil {
 		fmt.Fprintf(stderr, "pgveil: %v\n", err)
 		return exitUsage

@@ -288,6 +288,7 @@ func StartProxy(u *Upstream, text string, mutate func(*rules.Config), opts proxy
 			return nil, nil, err
 		}
 		opts.Filter = masking.FilterFunc(engine)
+		opts.OnDDL = masking.OnDDL(engine)
 	}
 	srv, err := proxy.NewServer(cfg, opts)
 	if err != nil {

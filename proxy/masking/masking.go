@@ -43,6 +43,8 @@ type Engine struct {
 	funcs      sync.Map // transform spec + kind -> transform.Func
 
 	refusalSeq atomic.Uint64
+
+	invalidateCatalog func(database string) // set by Setup
 }
 
 type planKey struct {

@@ -41,7 +41,28 @@ func Setup(cfg *rules.Config, log *slog.Logger) (*Engine, func(), error) {
 		return nil, nil, err
 	}
 	cats := &catalogs{cfg: cfg, password: password, byDB: make(map[string]*catalog.Catalog)}
-	return NewEngine(cfg, cats.get, keys, log), cats.close, nil
+	e := NewEngine(cfg, cats.get, keys, log)
+	e.invalidateCatalog = cats.invalidate
+	return e, cats.close, nil
+}
+
+// Invalidate forgets cached catalog data and plans of a database after a
+// session changed its schema; give it to the proxy as Options.OnDDL.
+// (Plans of other databases are dropped too: the plan cache is shared,
+// and DDL is rare.)
+func (e *Engine) Invalidate(database string) {
+	if e.invalidateCatalog != nil {
+		e.invalidateCatalog(database)
+	}
+	e.plans.Purge()
+}
+
+// OnDDL returns the proxy's OnDDL hook for an engine (nil for none).
+func OnDDL(e *Engine) func(string) {
+	if e == nil {
+		return nil
+	}
+	return e.Invalidate
 }
 
 // FilterFunc returns the proxy's FilterFunc for an engine (nil for none).
@@ -76,6 +97,16 @@ func (c *catalogs) get(database string) rewrite.Catalog {
 	}})
 	c.byDB[database] = cat
 	return cat
+}
+
+// invalidate drops what the catalog of a database remembers.
+func (c *catalogs) invalidate(database string) {
+	c.mu.Lock()
+	cat := c.byDB[database]
+	c.mu.Unlock()
+	if cat != nil {
+		cat.Invalidate()
+	}
 }
 
 func (c *catalogs) close() {
