@@ -455,3 +455,42 @@ func TestMaskingSeesDDLThroughPgveil(t *testing.T) {
 		t.Fatalf("rows %q", res[0].Rows)
 	}
 }
+
+// TestMaskingSameKindJoins: an equality join between two masked columns
+// of the same kind and transform is allowed (it reveals only that masked
+// values are equal); any other comparison of them stays refused.
+func TestMaskingSameKindJoins(t *testing.T) {
+	p := harness.StartProxy(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tap := &wiretap{}
+	conn := connectTapped(t, p.DSN(harness.Overseas), pgx.QueryExecModeExec, tap)
+	direct, err := pgx.Connect(ctx, p.Up.ReaderDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(ctx)
+
+	const join = "SELECT count(*) FROM crm.orders o JOIN crm.customers c ON c.mobile = o.ship_phone"
+	var got, want int64
+	if err := conn.QueryRow(ctx, join).Scan(&got); err != nil {
+		t.Fatalf("same-kind join: %v", err)
+	}
+	if err := direct.QueryRow(ctx, join+" WHERE c.consent_cross_border").Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("same-kind join counted %d rows, direct (consenting customers) %d", got, want)
+	}
+	for _, sql := range []string{
+		"SELECT count(*) FROM crm.orders o JOIN crm.customers c ON c.mobile = o.ship_address",
+		"SELECT count(*) FROM crm.orders o JOIN crm.customers c ON c.mobile = o.city",
+		"SELECT count(*) FROM crm.orders o JOIN crm.customers c ON c.mobile = o.ship_phone OR c.mobile = '13812345678'",
+		"SELECT count(*) FROM crm.orders o JOIN crm.customers c ON c.mobile > o.ship_phone",
+	} {
+		if _, err := conn.Exec(ctx, sql); pgCode(err) != "42501" {
+			t.Errorf("%s: err = %v, want a 42501 refusal", sql, err)
+		}
+	}
+	assertNoLeak(t, tap.bytes())
+}

@@ -33,12 +33,17 @@ type tokenRewrite struct {
 // issued tokens. analyses are the statement's analyses (for the relations
 // it reads).
 func (e *Engine) replaceTokens(ctx context.Context, s *session, sql string, analyses []*rewrite.Analysis) tokenRewrite {
-	if e.keys == nil || !strings.Contains(sql, transform.TokenPrefix) {
+	kinds := e.maskedColumnKinds(ctx, s, analyses)
+	if len(kinds) == 0 {
 		return tokenRewrite{}
 	}
-	names := e.tokenColumnNames(ctx, s, analyses)
-	if len(names) == 0 {
-		return tokenRewrite{}
+	names := make(map[string]bool)
+	if e.keys != nil && strings.Contains(sql, transform.TokenPrefix) {
+		for n, k := range kinds {
+			if k.transform == "token" {
+				names[n] = true
+			}
+		}
 	}
 	tree, err := pg_query.Parse(sql)
 	if err != nil {
@@ -58,6 +63,10 @@ func (e *Engine) replaceTokens(ctx context.Context, s *session, sql string, anal
 			return true
 		}
 		k++
+		if sameKindJoin(x, kinds) {
+			qualifying = append(qualifying, k)
+			return false
+		}
 		if !tokenComparable(x, names) {
 			return true
 		}
@@ -169,10 +178,15 @@ func constOf(n *pg_query.Node) *pg_query.A_Const {
 	return c
 }
 
-// tokenColumnNames returns the column names that, in every relation the
-// statement reads, belong only to token-masked columns.
-func (e *Engine) tokenColumnNames(ctx context.Context, s *session, analyses []*rewrite.Analysis) map[string]bool {
-	names := make(map[string]bool)
+// maskedKind is the kind and transform every column of one name has.
+type maskedKind struct{ kind, transform string }
+
+// maskedColumnKinds returns, for each column name that in every relation
+// the statement reads belongs only to masked columns of one kind and one
+// transform, that kind and transform. A name that is also a clear column,
+// or a column of another kind, somewhere in the statement is left out.
+func (e *Engine) maskedColumnKinds(ctx context.Context, s *session, analyses []*rewrite.Analysis) map[string]maskedKind {
+	kinds := make(map[string]maskedKind)
 	excluded := make(map[string]bool)
 	for _, a := range analyses {
 		for _, ref := range a.Relations {
@@ -182,16 +196,34 @@ func (e *Engine) tokenColumnNames(ctx context.Context, s *session, analyses []*r
 			}
 			for _, col := range rel.Columns {
 				d := s.policy.Decide(rel.Schema, rel.Name, col.Name)
-				if d.Transform.Name == "token" {
-					names[col.Name] = true
-				} else {
+				mk := maskedKind{d.Kind, d.Transform.String()}
+				if prev, seen := kinds[col.Name]; d.Transform.Name == "clear" || (seen && prev != mk) {
 					excluded[col.Name] = true
+					continue
 				}
+				kinds[col.Name] = mk
 			}
 		}
 	}
 	for n := range excluded {
-		delete(names, n)
+		delete(kinds, n)
 	}
-	return names
+	return kinds
+}
+
+// sameKindJoin reports `a = b` where both sides are column references
+// whose names are masked columns of the same kind and transform: an
+// equality join the issue allows, since it reveals only that two masked
+// values are equal.
+func sameKindJoin(x *pg_query.A_Expr, kinds map[string]maskedKind) bool {
+	if x.Kind != pg_query.A_Expr_Kind_AEXPR_OP || len(x.Name) != 1 || x.Name[0].GetString_().GetSval() != "=" {
+		return false
+	}
+	l, r := columnName(x.Lexpr), columnName(x.Rexpr)
+	if l == "" || r == "" {
+		return false
+	}
+	kl, okl := kinds[l]
+	kr, okr := kinds[r]
+	return okl && okr && kl == kr
 }
