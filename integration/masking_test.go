@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"regexp"
 	"strings"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/pgveil/pgveil/integration/harness"
 	"github.com/pgveil/pgveil/internal/democrm"
+	"github.com/pgveil/pgveil/internal/stack"
+	"github.com/pgveil/pgveil/proxy"
 )
 
 // wiretap records every byte a client receives, for the leak check.
@@ -487,6 +490,79 @@ func TestMaskingSameKindJoins(t *testing.T) {
 		"SELECT count(*) FROM crm.orders o JOIN crm.customers c ON c.mobile = o.city",
 		"SELECT count(*) FROM crm.orders o JOIN crm.customers c ON c.mobile = o.ship_phone OR c.mobile = '13812345678'",
 		"SELECT count(*) FROM crm.orders o JOIN crm.customers c ON c.mobile > o.ship_phone",
+	} {
+		if _, err := conn.Exec(ctx, sql); pgCode(err) != "42501" {
+			t.Errorf("%s: err = %v, want a 42501 refusal", sql, err)
+		}
+	}
+	assertNoLeak(t, tap.bytes())
+}
+
+// TestMaskingWritesReturning: with a masked policy that allows writes,
+// RETURNING rows are masked like a SELECT, and a write may not copy a
+// masked value anywhere. The demo's policy is read_only: writes refused.
+func TestMaskingWritesReturning(t *testing.T) {
+	p := harness.StartProxy(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ro, err := pgconn.Connect(ctx, p.DSN(harness.Overseas))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close(ctx)
+	if _, err := ro.Exec(ctx, "UPDATE crm.orders SET status = status WHERE id = 1").ReadAll(); err == nil || !strings.Contains(err.Error(), "read_only") {
+		t.Fatalf("write under a read_only policy: %v, want a refusal naming read_only", err)
+	}
+
+	// The same policy without read_only, on its own proxy.
+	text, err := stack.ConfigText(p.Up, [2]string{"127.0.0.1:0", "127.0.0.1:0"}, stack.DefaultUsers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = strings.Replace(text, "read_only = true", "read_only = false", 1)
+	srv, _, err := stack.StartProxy(p.Up, text, nil, proxy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	admin, err := pgconn.Connect(ctx, p.Up.DSN(p.Up.SuperUser, p.Up.SuperPassword, p.Up.Database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "GRANT UPDATE ON crm.orders TO crm_reader").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(context.Background(), "REVOKE UPDATE ON crm.orders FROM crm_reader").ReadAll() })
+
+	tap := &wiretap{}
+	overseas := srv.Addrs()[1].(*net.TCPAddr) // the EU listener
+	dsn := fmt.Sprintf("host=127.0.0.1 port=%d user=%s password=%s dbname=crm sslmode=disable",
+		overseas.Port, harness.Overseas, harness.Password(harness.Overseas))
+	conn := connectTapped(t, dsn, pgx.QueryExecModeExec, tap)
+	if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	var phone, city *string
+	if err := conn.QueryRow(ctx, "UPDATE crm.orders SET status = status WHERE id = 1 RETURNING id, ship_phone, city").Scan(&id, &phone, &city); err != nil {
+		t.Fatalf("UPDATE ... RETURNING: %v", err)
+	}
+	if id != 1 || phone == nil || *phone != "138****5678" || city == nil || *city == "" {
+		t.Errorf("RETURNING id %d, ship_phone %v, city %v: want 1, 138****5678 and the clear city", id, phone, city)
+	}
+	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{
+		"UPDATE crm.orders SET city = ship_phone WHERE id = 1",
+		"UPDATE crm.orders SET status = 'x' WHERE ship_phone = '13812345678'",
+		"UPDATE crm.orders SET status = 'x' WHERE id = 1 RETURNING upper(ship_address)",
 	} {
 		if _, err := conn.Exec(ctx, sql); pgCode(err) != "42501" {
 			t.Errorf("%s: err = %v, want a 42501 refusal", sql, err)

@@ -76,6 +76,8 @@ func gate(sql string) string {
 			if _, reason := copyOptions(n.GetCopyStmt()); reason != "" {
 				return reason
 			}
+		case isDML(n):
+			// Checked against the policy (read_only, shadows) by the planner.
 		case n.GetPrepareStmt() != nil, n.GetExecuteStmt() != nil,
 			n.GetDeclareCursorStmt() != nil, n.GetFetchStmt() != nil, n.GetClosePortalStmt() != nil:
 			// Their queries are analysed like any other; their rows are

@@ -2,8 +2,10 @@ package masking
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"slices"
 	"strings"
 
@@ -19,6 +21,17 @@ func (e *Engine) planQuery(ctx context.Context, s *session, sql string) *queryPl
 	path := s.info.SearchPath
 	if reason := gate(sql); reason != "" {
 		return &queryPlan{refusal: s.refusal(reason)}
+	}
+	if tree, err := pg_query.Parse(sql); err == nil {
+		for _, st := range tree.Stmts {
+			if !isDML(st.Stmt) {
+				continue
+			}
+			if len(tree.Stmts) != 1 {
+				return &queryPlan{refusal: s.refusal("a write must be the only statement of its query")}
+			}
+			return e.planDML(ctx, s, st.Stmt)
+		}
 	}
 	analyses, err := rewrite.Analyze(ctx, sql, path, s.cat)
 	if err != nil {
