@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"net"
 	"regexp"
 	"strings"
 	"testing"
@@ -32,26 +31,7 @@ var (
 // connectTappedPgconn connects with pgconn through a wiretap.
 func connectTappedPgconn(t *testing.T, dsn string, tap *wiretap) *pgconn.PgConn {
 	t.Helper()
-	cfg, err := pgconn.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dial := cfg.DialFunc
-	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return tappedConn{c, tap}, nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgconn.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
+	return connectTapped(t, dsn, pgx.QueryExecModeSimpleProtocol, tap).PgConn()
 }
 
 func connectDirect(t *testing.T, p *harness.Proxy) *pgx.Conn {
