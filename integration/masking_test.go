@@ -570,3 +570,39 @@ func TestMaskingWritesReturning(t *testing.T) {
 	}
 	assertNoLeak(t, tap.bytes())
 }
+
+// TestMaskingRefusesParserDifferentials: pgveil parses SQL with
+// standard_conforming_strings on, in UTF-8. A masked session started with
+// other settings (here through the startup options) is refused outright,
+// since the server could read a statement differently from the analysis.
+func TestMaskingRefusesParserDifferentials(t *testing.T) {
+	p := harness.StartProxy(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, params := range []map[string]string{
+		{"options": "-c standard_conforming_strings=off"},
+		{"client_encoding": "SJIS"},
+	} {
+		for _, user := range []string{harness.Overseas, harness.Local} {
+			cfg, err := pgconn.ParseConfig(p.DSN(user))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range params {
+				cfg.RuntimeParams[k] = v
+			}
+			conn, err := pgconn.ConnectConfig(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = conn.Exec(ctx, "SELECT 1").ReadAll()
+			conn.Close(ctx)
+			if user == harness.Overseas && pgCode(err) != "42501" {
+				t.Errorf("masked session with %v: %v, want a 42501 refusal", params, err)
+			}
+			if user == harness.Local && err != nil {
+				t.Errorf("clear session with %v: %v", params, err)
+			}
+		}
+	}
+}

@@ -23,6 +23,9 @@ type SessionInfo struct {
 	// SearchPath is the session's search_path at login, e.g. ["$user",
 	// "public"]; read only when a Filter is configured.
 	SearchPath []string
+	// ServerParams are the ParameterStatus values the upstream reported at
+	// login (standard_conforming_strings, client_encoding, ...).
+	ServerParams map[string]string
 }
 
 // A Filter inspects and rewrites one session's messages on behalf of the

@@ -86,6 +86,7 @@ func (c *session) connectUpstream(user *rules.User, st *startup) error {
 	c.upstreamPID = hc.PID
 	c.upstreamKey = hc.SecretKey
 	c.upstreamParams = hc.ParameterStatuses
+	c.info.ServerParams = hc.ParameterStatuses
 	c.txStatus.Store(uint32(hc.TxStatus))
 	c.info.Database = database
 	c.sr = bufio.NewReaderSize(c.upstream, serverReadBuf)

@@ -69,7 +69,7 @@ func (e *Engine) Filter(info proxy.SessionInfo) proxy.Filter {
 	if pol.AllClear {
 		return nil
 	}
-	return &session{
+	s := &session{
 		e:          e,
 		info:       info,
 		cat:        e.catalogFor(info.Database),
@@ -79,6 +79,15 @@ func (e *Engine) Filter(info proxy.SessionInfo) proxy.Filter {
 		cursors:    make(map[string]*stmtPlan),
 		prepared:   make(map[string]*stmtPlan),
 	}
+	// pgveil parses SQL as PostgreSQL does with standard_conforming_strings
+	// on, in UTF-8. A session that started otherwise (startup options, a
+	// role or database default) could make the server read a statement
+	// differently from the analysis: refuse everything it sends.
+	if p := info.ServerParams; p != nil && (p["standard_conforming_strings"] != "on" || p["client_encoding"] != "UTF8") {
+		s.unsafe = s.refusal("masked sessions require standard_conforming_strings=on and client_encoding UTF8 " +
+			"(set at connection start or by the role): reconnect without changing them")
+	}
+	return s
 }
 
 func ruleIdentity(info proxy.SessionInfo) rules.Identity {
@@ -130,6 +139,8 @@ type session struct {
 	prepared map[string]*stmtPlan // SQL PREPAREd statements
 
 	copy copyOut // the COPY TO in progress (server goroutine only)
+	// unsafe, when set, refuses every statement of the session.
+	unsafe *proxy.Error
 	// overrides holds masks corrected by the RowDescription cross-check,
 	// per statement and result index (server goroutine only).
 	overrides map[overrideKey]rewrite.ResultMask
@@ -143,6 +154,17 @@ type overrideKey struct {
 // Client analyses statements before they go upstream and substitutes a
 // failing statement for any it refuses.
 func (s *session) Client(msg pgproto3.FrontendMessage) (pgproto3.FrontendMessage, error) {
+	if s.unsafe != nil {
+		switch m := msg.(type) {
+		case *pgproto3.Query:
+			return &pgproto3.Query{String: s.refuse(s.unsafe)}, nil
+		case *pgproto3.Parse:
+			return &pgproto3.Parse{Name: m.Name, Query: s.refuse(s.unsafe)}, nil
+		case *pgproto3.FunctionCall:
+			return &pgproto3.Query{String: s.refuse(s.unsafe)}, nil
+		}
+		return nil, nil
+	}
 	switch m := msg.(type) {
 	case *pgproto3.Query:
 		p := s.plan(m.String)
