@@ -606,3 +606,48 @@ func TestMaskingRefusesParserDifferentials(t *testing.T) {
 		}
 	}
 }
+
+// TestMaskingCatalogAndExplain: the catalog BI tools read for metadata
+// works in a masked session; statistics and activity views are refused;
+// EXPLAIN works without ANALYZE, its query checked like any SELECT.
+func TestMaskingCatalogAndExplain(t *testing.T) {
+	p := harness.StartProxy(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tap := &wiretap{}
+	conn := connectTapped(t, p.DSN(harness.Overseas), pgx.QueryExecModeExec, tap)
+	for _, sql := range []string{
+		"SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid WHERE n.nspname = 'crm' AND a.attnum > 0 ORDER BY 1, a.attnum",
+		"SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'crm' ORDER BY 1, ordinal_position",
+		"SELECT typname FROM pg_type WHERE oid = 25",
+		"EXPLAIN SELECT id, ship_phone FROM crm.orders WHERE id < 10",
+	} {
+		rows, err := conn.Query(ctx, sql)
+		if err != nil {
+			t.Errorf("%s: %v", sql, err)
+			continue
+		}
+		n := 0
+		for rows.Next() {
+			n++
+			if v := rows.RawValues(); len(v) > 0 && v[0] == nil {
+				t.Errorf("%s: NULL in the first column", sql)
+			}
+		}
+		if err := rows.Err(); err != nil || n == 0 {
+			t.Errorf("%s: %d rows, %v", sql, n, err)
+		}
+	}
+	for _, sql := range []string{
+		"SELECT most_common_vals::text FROM pg_stats WHERE tablename = 'orders'",
+		"SELECT query FROM pg_stat_activity",
+		"SELECT * FROM pg_catalog.pg_statistic",
+		"EXPLAIN ANALYZE SELECT id FROM crm.orders",
+		"EXPLAIN SELECT id FROM crm.orders WHERE ship_phone = '13812345678'",
+	} {
+		if _, err := conn.Exec(ctx, sql); pgCode(err) != "42501" {
+			t.Errorf("%s: err = %v, want a 42501 refusal", sql, err)
+		}
+	}
+	assertNoLeak(t, tap.bytes())
+}

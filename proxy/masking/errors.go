@@ -60,8 +60,8 @@ func (s *session) scrubError(dst, msg []byte, a track.Attribution) ([]byte, erro
 		out.Message = in.Message
 		out.Position = in.Position
 	} else {
-		out.Message = fmt.Sprintf("the server reported SQLSTATE %s; pgveil withholds the text under policy %q because it may quote data",
-			in.Code, s.policyName())
+		out.Message = fmt.Sprintf("%s (SQLSTATE %s); pgveil withholds the text under policy %q because it may quote data",
+			errorClass(in.Code), in.Code, s.policyName())
 	}
 	return encode(dst, msg[0], &out)
 }
@@ -90,4 +90,28 @@ func nullRow(dst, msg []byte) []byte {
 		dst = append(dst, 0xff, 0xff, 0xff, 0xff)
 	}
 	return dst
+}
+
+// errorClass names an SQLSTATE's class for withheld messages.
+func errorClass(code string) string {
+	if len(code) < 2 {
+		return "error"
+	}
+	switch code[:2] {
+	case "00", "01":
+		return "notice or warning"
+	case "22":
+		return "data exception"
+	case "23":
+		return "integrity constraint violation"
+	case "P0":
+		return "error raised by a function"
+	case "XX":
+		return "internal error"
+	case "42":
+		return "syntax error or access rule violation"
+	case "3D", "3F":
+		return "invalid name"
+	}
+	return "error"
 }

@@ -108,6 +108,15 @@ func (e *Engine) planStatement(ctx context.Context, s *session, a *rewrite.Analy
 		return sp, refusal
 	case a.Tag == "EXECUTE" && f.execute != "":
 		return stmtPlan{executes: f.execute}, nil
+	case a.Kind == rewrite.KindUtility && a.Tag == "EXPLAIN":
+		// EXPLAIN without ANALYZE does not run the query, but its plan
+		// names what it reads: the query is checked like any SELECT. The
+		// plan text (one column) goes out as it is.
+		if _, refusal := e.planStatement(ctx, s, &rewrite.Analysis{Kind: rewrite.KindSelect, Tag: a.Tag,
+			Relations: a.Relations, Uses: a.Uses}, stmtFacts{}); refusal != nil {
+			return stmtPlan{}, refusal
+		}
+		return stmtPlan{hasRows: true, mask: rewrite.ResultMask{{}}}, nil
 	case a.Kind == rewrite.KindUtility:
 		sp := stmtPlan{deallocs: f.dealloc, discardAll: f.discard}
 		switch a.Tag {
@@ -128,6 +137,9 @@ func (e *Engine) planStatement(ctx context.Context, s *session, a *rewrite.Analy
 		q := r.Schema + "." + r.Name
 		if slices.Contains(pol.DenyTables, q) {
 			return stmtPlan{}, s.refusal(fmt.Sprintf("table %s may not be read", q))
+		}
+		if reason := systemViewReason(r.Schema, r.Name); reason != "" {
+			return stmtPlan{}, s.refusal(reason)
 		}
 	}
 	// Predicates: a masked column may only be projected, not evaluated,
@@ -264,4 +276,21 @@ func describeColumns(a *rewrite.Analysis) string {
 		b.WriteString(c.Name)
 	}
 	return b.String()
+}
+
+// systemViewReason refuses the system relations that hold data values or
+// other sessions' SQL: statistics (most common values, histograms),
+// activity, statement statistics, large objects, and role secrets. The
+// catalog BI tools read for metadata (pg_class, pg_attribute, pg_type,
+// information_schema, ...) stays allowed.
+func systemViewReason(schema, name string) string {
+	switch {
+	case strings.HasPrefix(name, "pg_stat") && (schema == "pg_catalog" || name == "pg_stat_statements" || strings.HasPrefix(name, "pg_stat_statements")):
+		return fmt.Sprintf("%s.%s holds data values or other sessions' statements", schema, name)
+	case schema == "pg_catalog" && (strings.HasPrefix(name, "pg_largeobject") || name == "pg_authid" ||
+		name == "pg_shadow" || name == "pg_user_mapping" || name == "pg_user_mappings" || name == "pg_hba_file_rules" ||
+		name == "pg_file_settings" || name == "pg_ident_file_mappings" || name == "pg_backend_memory_contexts"):
+		return fmt.Sprintf("%s.%s is not readable in a masked session", schema, name)
+	}
+	return ""
 }
