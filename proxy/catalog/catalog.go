@@ -84,6 +84,9 @@ type Options struct {
 // concurrent use. Returned *rewrite.Relation values are shared between
 // callers and must not be modified.
 type Catalog struct {
+	builtinMu sync.Mutex
+	builtins  map[string]bool // pg_catalog function names, read once
+
 	connect func(ctx context.Context) (*pgconn.PgConn, error)
 	cache   *expirable.LRU[key, answer]
 	closed  atomic.Bool
@@ -215,6 +218,9 @@ func (c *Catalog) miss(ctx context.Context, k key, schema, name string, searchPa
 // Invalidate drops every cached answer. Lookups in progress are not
 // cached when they finish, and later misses do not join them.
 func (c *Catalog) Invalidate() {
+	c.builtinMu.Lock()
+	c.builtins = nil
+	c.builtinMu.Unlock()
 	c.fmu.Lock()
 	c.gen++
 	clear(c.flights)
@@ -379,6 +385,52 @@ func (c *Catalog) lookup(ctx context.Context, schema, name string, searchPath []
 		}
 		return answer{}, fmt.Errorf("catalog: look up %s: %w", display, err)
 	}
+}
+
+// BuiltinFunctions returns the names of functions defined only in
+// pg_catalog, the built-ins a masked session may call: user-defined
+// functions can read tables where analysis cannot see. Read once per
+// Catalog and kept until Invalidate (CREATE FUNCTION is DDL).
+func (c *Catalog) BuiltinFunctions(ctx context.Context) (map[string]bool, error) {
+	c.builtinMu.Lock()
+	defer c.builtinMu.Unlock()
+	if c.builtins != nil {
+		return c.builtins, nil
+	}
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-c.sem }()
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	if c.conn == nil {
+		if c.connect == nil {
+			return nil, errors.New("catalog: no Connect function configured")
+		}
+		conn, err := c.dial(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("catalog: connect to upstream: %w", err)
+		}
+		c.conn = conn
+	}
+	// Names defined only in pg_catalog: PostgreSQL resolves overloads
+	// across every schema on the search path, so a user's
+	// public.lower(integer) would be called for lower(5).
+	res, err := c.conn.Exec(ctx, "SELECT proname FROM pg_catalog.pg_proc GROUP BY proname HAVING pg_catalog.bool_and(pronamespace = 'pg_catalog'::pg_catalog.regnamespace)").ReadAll()
+	if err != nil || len(res) != 1 {
+		c.conn.Close(context.Background())
+		c.conn = nil
+		return nil, fmt.Errorf("catalog: read built-in functions: %w", err)
+	}
+	names := make(map[string]bool, len(res[0].Rows))
+	for _, row := range res[0].Rows {
+		names[string(row[0])] = true
+	}
+	c.builtins = names
+	return names, nil
 }
 
 func (c *Catalog) dial(ctx context.Context) (*pgconn.PgConn, error) {

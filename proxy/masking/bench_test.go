@@ -26,6 +26,13 @@ var customers = &rewrite.Relation{OID: 16384, Schema: "crm", Name: "customers", 
 	{Name: "city", AttNum: 7, TypeOID: 25}, {Name: "address", AttNum: 8, TypeOID: 25}, {Name: "consent_cross_border", AttNum: 9, TypeOID: 16},
 }}
 
+// BuiltinFunctions is a few of PostgreSQL's built-ins, enough for the
+// tests' statements.
+func (fakeCatalog) BuiltinFunctions(context.Context) (map[string]bool, error) {
+	return map[string]bool{"lower": true, "upper": true, "count": true, "min": true, "max": true,
+		"length": true, "concat": true, "coalesce": true, "md5": true, "now": true, "generate_series": true}, nil
+}
+
 func (fakeCatalog) Relation(_ context.Context, schema, name string, _ []string) (*rewrite.Relation, error) {
 	if (schema == "crm" || schema == "") && name == "customers" {
 		return customers, nil

@@ -142,6 +142,9 @@ func (e *Engine) planStatement(ctx context.Context, s *session, a *rewrite.Analy
 			return stmtPlan{}, s.refusal(reason)
 		}
 	}
+	if reason := e.functionsReason(ctx, s, a.Functions); reason != "" {
+		return stmtPlan{}, s.refusal(reason)
+	}
 	// Predicates: a masked column may only be projected, not evaluated,
 	// except for grouping by a deterministic, one-to-one transform (token,
 	// hash): groups of cleartext are then exactly groups of masked values.
@@ -291,6 +294,38 @@ func systemViewReason(schema, name string) string {
 		name == "pg_shadow" || name == "pg_user_mapping" || name == "pg_user_mappings" || name == "pg_hba_file_rules" ||
 		name == "pg_file_settings" || name == "pg_ident_file_mappings" || name == "pg_backend_memory_contexts"):
 		return fmt.Sprintf("%s.%s is not readable in a masked session", schema, name)
+	}
+	return ""
+}
+
+// builtinCatalog is a Catalog that knows PostgreSQL's built-in functions.
+type builtinCatalog interface {
+	BuiltinFunctions(ctx context.Context) (map[string]bool, error)
+}
+
+// functionsReason refuses calls to functions that are not PostgreSQL
+// built-ins: a user-defined function can read tables inside, where
+// analysis cannot see, and return what it read as an unclassified value.
+func (e *Engine) functionsReason(ctx context.Context, s *session, functions []string) string {
+	if len(functions) == 0 {
+		return ""
+	}
+	bc, ok := s.cat.(builtinCatalog)
+	if !ok {
+		return "cannot verify the functions the statement calls"
+	}
+	builtins, err := bc.BuiltinFunctions(ctx)
+	if err != nil {
+		return "cannot verify the functions the statement calls"
+	}
+	for _, f := range functions {
+		schema, name := "", f
+		if i := strings.LastIndexByte(f, '.'); i >= 0 {
+			schema, name = f[:i], f[i+1:]
+		}
+		if (schema != "" && schema != "pg_catalog") || !builtins[name] {
+			return fmt.Sprintf("function %s is not a PostgreSQL built-in: pgveil cannot see what it reads", f)
+		}
 	}
 	return ""
 }
