@@ -63,6 +63,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdKeygen(args[1:], stdout, stderr)
 	case "explain":
 		return cmdExplain(args[1:], stdin, stdout, stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "pgveil", version)
 		return exitOK
@@ -83,6 +85,7 @@ func usage(w io.Writer) {
   pgveil keygen [FILE]         write a new token key (32 random bytes, hex) to FILE or stdout
   pgveil explain --config FILE --user NAME [--region R] [--roles a,b] [SQL]
                                show how a statement would be masked or why it is refused
+  pgveil check --config FILE   validate FILE and check it against the upstream server
   pgveil version
 `)
 }
