@@ -4,6 +4,9 @@
 //	pgveil serve --config FILE   run the proxy
 //	pgveil demo                  throwaway PostgreSQL + sample CRM + proxy
 //	pgveil passwd                print a SCRAM-SHA-256 verifier for a password on stdin
+//	pgveil keygen [FILE]         write a new token key
+//	pgveil explain ...           how a statement is masked for a user, or why it is refused
+//	pgveil check --config FILE   check the config against the upstream and its roles
 //	pgveil version
 //
 // Exit codes: 0 success (including a clean drain after SIGTERM/SIGINT),
