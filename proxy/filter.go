@@ -23,6 +23,11 @@ type SessionInfo struct {
 	// SearchPath is the session's search_path at login, e.g. ["$user",
 	// "public"]; read only when a Filter is configured.
 	SearchPath []string
+	// CertCN is the Subject CN of the client certificate presented over
+	// TLS ("" for none); CertVerified says it chains to [server] client_ca.
+	// Users with cert = true log in by it; others merely have it recorded.
+	CertCN       string
+	CertVerified bool
 	// ServerParams are the ParameterStatus values the upstream reported at
 	// login (standard_conforming_strings, client_encoding, ...).
 	ServerParams map[string]string

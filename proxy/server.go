@@ -12,10 +12,12 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -35,6 +37,7 @@ type Server struct {
 	tls       *tls.Config // nil when TLS is disabled
 	tlsDirect *tls.Config // for direct TLS: also requires ALPN "postgresql"
 	filter    FilterFunc
+	logins    *loginLimiter // per-address backoff after failed logins
 
 	listeners []net.Listener
 	active    atomic.Int64 // client connections being served (incl. startup)
@@ -76,6 +79,7 @@ func NewServer(cfg *rules.Config, opts Options) (*Server, error) {
 		sessions: make(map[*session]struct{}),
 		starting: make(map[net.Conn]struct{}),
 		closed:   make(chan struct{}),
+		logins:   newLoginLimiter(),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -94,6 +98,17 @@ func NewServer(cfg *rules.Config, opts Options) (*Server, error) {
 			// sslnegotiation=direct) and harmless otherwise.
 			NextProtos: []string{"postgresql"},
 		}
+		if cfg.Server.ClientCA != "" {
+			pool, err := loadClientCA(cfg.Server.ClientCA)
+			if err != nil {
+				return nil, err
+			}
+			// Certificates are optional at the TLS level: password users
+			// need none. A certificate that is sent must verify, and users
+			// with cert = true are refused at login without one.
+			s.tls.ClientAuth = tls.VerifyClientCertIfGiven
+			s.tls.ClientCAs = pool
+		}
 		s.tlsDirect = s.tls.Clone()
 		s.tlsDirect.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			if !slices.Contains(hello.SupportedProtos, "postgresql") {
@@ -102,7 +117,24 @@ func NewServer(cfg *rules.Config, opts Options) (*Server, error) {
 			return nil, nil
 		}
 	}
+	if cfg.Server.ClientCA != "" && s.tls == nil {
+		return nil, errors.New("client_ca is set but TLS is not: client certificates need tls_cert and tls_key")
+	}
 	return s, nil
+}
+
+// loadClientCA reads [server] client_ca: the PEM certificates that client
+// certificates must chain to.
+func loadClientCA(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("loading client_ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("loading client_ca: no PEM certificate found in %s", path)
+	}
+	return pool, nil
 }
 
 // Listen opens every configured listener. Serve then accepts on them.

@@ -87,7 +87,15 @@ func (s *Server) handle(raw net.Conn, l *rules.Listener) {
 		sess.fail(fatal(SideProxy, codeTooManyConnections, "sorry, too many clients already", nil))
 		return
 	}
+	client := remoteAddr(raw)
+	if err := sess.waitBackoff(client, deadline); err != nil {
+		sess.fail(err)
+		return
+	}
 	if err := sess.login(st); err != nil {
+		if isLoginFailure(err) {
+			s.logins.failure(client)
+		}
 		sess.fail(err)
 		return
 	}
@@ -296,31 +304,50 @@ func (c *session) login(st *startup) error {
 			fmt.Sprintf("connection for user %q requires TLS (sslmode=require)", name), nil)
 	}
 	user := cfg.User(name)
-	var verifier *auth.Verifier
-	if user != nil && user.Password != "" {
-		v, err := auth.ParseVerifier(user.Password)
-		if err != nil {
-			// The config loader checked the prefix only; a broken verifier
-			// is the DBA's mistake, not the client's.
-			c.log.Error("unusable password verifier in config", "user", name, "err", err)
-		} else {
-			verifier = v
-		}
+	// A client certificate can only be here if it verified against
+	// client_ca (tls.VerifyClientCertIfGiven); record it either way.
+	var certCN string
+	var certVerified bool
+	if c.tlsState != nil && len(c.tlsState.PeerCertificates) > 0 {
+		certCN = c.tlsState.PeerCertificates[0].Subject.CommonName
+		certVerified = len(c.tlsState.VerifiedChains) > 0 && c.srv.cfg.Server.ClientCA != ""
 	}
-	if err := auth.SCRAM(authConn{c}, name, verifier); err != nil {
-		var ae *auth.Error
-		if errors.As(err, &ae) {
-			c.log.Info("authentication failed", "user", name, "code", ae.Code, "err", ae.Err)
-			return &Error{Severity: "FATAL", Code: ae.Code, Message: ae.Message, Side: SideClient, Err: err}
+	if user != nil && user.Cert {
+		// Certificate users log in by certificate alone: no password
+		// fallback, as PostgreSQL's "cert" method.
+		if !certVerified || certCN != name {
+			c.log.Info("authentication failed", "user", name, "code", codeInvalidAuthorization,
+				"err", "no verified client certificate with a matching CN", "tls", c.tlsState != nil, "cert_cn", certCN)
+			return fatal(SideClient, codeInvalidAuthorization, fmt.Sprintf("certificate authentication failed for user %q", name), nil)
 		}
-		return fatal(SideClient, codeProtocolViolation, "authentication failed", err)
-	}
-	if verifier == nil {
-		// SCRAM never succeeds without a verifier; this is a guard.
-		return fatal(SideClient, codeInvalidPassword, fmt.Sprintf("password authentication failed for user %q", name), nil)
+	} else {
+		var verifier *auth.Verifier
+		if user != nil && user.Password != "" {
+			v, err := auth.ParseVerifier(user.Password)
+			if err != nil {
+				// The config loader checked the prefix only; a broken verifier
+				// is the DBA's mistake, not the client's.
+				c.log.Error("unusable password verifier in config", "user", name, "err", err)
+			} else {
+				verifier = v
+			}
+		}
+		if err := auth.SCRAM(authConn{c}, name, verifier); err != nil {
+			var ae *auth.Error
+			if errors.As(err, &ae) {
+				c.log.Info("authentication failed", "user", name, "code", ae.Code, "err", ae.Err)
+				return &Error{Severity: "FATAL", Code: ae.Code, Message: ae.Message, Side: SideClient, Err: err}
+			}
+			return fatal(SideClient, codeProtocolViolation, "authentication failed", err)
+		}
+		if verifier == nil {
+			// SCRAM never succeeds without a verifier; this is a guard.
+			return fatal(SideClient, codeInvalidPassword, fmt.Sprintf("password authentication failed for user %q", name), nil)
+		}
 	}
 
 	addr, _ := netip.ParseAddrPort(c.client.RemoteAddr().String())
+	c.srv.logins.success(addr.Addr())
 	c.info = SessionInfo{
 		ID:         c.id,
 		User:       name,
@@ -330,8 +357,44 @@ func (c *session) login(st *startup) error {
 		ClientAddr: addr.Addr().Unmap(),
 		TLS:        c.tlsState != nil,
 		Protocol:   st.protocol,
+
+		CertCN:       certCN,
+		CertVerified: certVerified,
 	}
 	return c.connectUpstream(user, st)
+}
+
+// remoteAddr is the IP address conn comes from (unmapped; invalid if it
+// has none, which the backoff then treats as one more address).
+func remoteAddr(conn net.Conn) netip.Addr {
+	ap, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
+	return ap.Addr().Unmap()
+}
+
+// waitBackoff delays a login from an address that has recently failed too
+// often (see loginLimiter). It sleeps in this connection's goroutine only,
+// never past the auth_timeout deadline, and stops early on shutdown.
+func (c *session) waitBackoff(addr netip.Addr, deadline time.Time) error {
+	d := c.srv.logins.delay(addr)
+	if d <= 0 {
+		return nil
+	}
+	timedOut := false
+	if left := time.Until(deadline); left < d {
+		d, timedOut = max(left, 0), true
+	}
+	c.log.Info("delaying login after repeated authentication failures", "delay", d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.srv.closed:
+		return fatal(SideProxy, codeCannotConnectNow, "the proxy is shutting down", nil)
+	}
+	if timedOut {
+		return fatal(SideClient, codeQueryCanceled, "canceling authentication due to timeout", nil)
+	}
+	return nil
 }
 
 // authConn adapts a session to what package auth needs during login.

@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/big"
 	"net"
 	"os"
@@ -117,6 +118,8 @@ upstream_password_env = "PGVEIL_FUZZ_UNSET_PASSWORD"
 		if err != nil {
 			return nil, err
 		}
+		// Every input comes from one address: no login backoff here.
+		s.logins.threshold = math.MaxInt
 		servers = append(servers, s)
 	}
 	return servers, nil
