@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -37,7 +38,8 @@ type Server struct {
 	tls       *tls.Config // nil when TLS is disabled
 	tlsDirect *tls.Config // for direct TLS: also requires ALPN "postgresql"
 	filter    FilterFunc
-	logins    *loginLimiter // per-address backoff after failed logins
+	logins    *loginLimiter  // per-address backoff after failed logins
+	proxyFrom []netip.Prefix // peers that must send a PROXY v2 header
 
 	listeners []net.Listener
 	active    atomic.Int64 // client connections being served (incl. startup)
@@ -81,6 +83,7 @@ func NewServer(cfg *rules.Config, opts Options) (*Server, error) {
 		closed:   make(chan struct{}),
 		logins:   newLoginLimiter(),
 	}
+	s.proxyFrom = cfg.ProxyProtocolPrefixes()
 	if s.log == nil {
 		s.log = slog.Default()
 	}

@@ -75,6 +75,23 @@ func (s *Server) handle(raw net.Conn, l *rules.Listener) {
 	deadline := time.Now().Add(s.cfg.Server.AuthTimeout.Duration)
 	raw.SetDeadline(deadline)
 
+	// The client's address: the TCP peer's, or the one a trusted load
+	// balancer names in its PROXY protocol header. Only peers listed in
+	// proxy_protocol_from may (and must) send one; from anyone else the
+	// same bytes are read as a Postgres startup packet, and fail as one.
+	client := remoteAddr(raw)
+	if trustsProxyHeader(s.proxyFrom, client) {
+		src, err := readProxyV2(sess.cr)
+		if err != nil {
+			sess.log.Warn("connection closed: no valid PROXY protocol v2 header from a proxy_protocol_from address", "err", err)
+			return
+		}
+		if src.IsValid() {
+			client = src.Addr()
+			sess.log = s.log.With("session", sess.id, "listener", l.Address, "client", src.String(), "via", raw.RemoteAddr().String())
+		}
+	}
+
 	st, err := sess.negotiate()
 	if err != nil {
 		sess.fail(err)
@@ -87,12 +104,11 @@ func (s *Server) handle(raw net.Conn, l *rules.Listener) {
 		sess.fail(fatal(SideProxy, codeTooManyConnections, "sorry, too many clients already", nil))
 		return
 	}
-	client := remoteAddr(raw)
 	if err := sess.waitBackoff(client, deadline); err != nil {
 		sess.fail(err)
 		return
 	}
-	if err := sess.login(st); err != nil {
+	if err := sess.login(st, client); err != nil {
 		if isLoginFailure(err) {
 			s.logins.failure(client)
 		}
@@ -295,8 +311,9 @@ func cutCString(b []byte) (s string, rest []byte, ok bool) {
 }
 
 // login authenticates the client, decides its identity and connects
-// upstream as its upstream user.
-func (c *session) login(st *startup) error {
+// upstream as its upstream user. client is the client's address (from the
+// PROXY protocol header when a trusted balancer sent one).
+func (c *session) login(st *startup, client netip.Addr) error {
 	cfg := c.srv.cfg
 	name := st.params["user"]
 	if cfg.Server.TLS == "required" && c.tlsState == nil {
@@ -346,15 +363,14 @@ func (c *session) login(st *startup) error {
 		}
 	}
 
-	addr, _ := netip.ParseAddrPort(c.client.RemoteAddr().String())
-	c.srv.logins.success(addr.Addr())
+	c.srv.logins.success(client)
 	c.info = SessionInfo{
 		ID:         c.id,
 		User:       name,
 		Roles:      slices.Clone(user.Roles),
-		Region:     cfg.Region(c.listener, addr.Addr().Unmap()),
+		Region:     cfg.Region(c.listener, client),
 		Listener:   c.listener.Address,
-		ClientAddr: addr.Addr().Unmap(),
+		ClientAddr: client,
 		TLS:        c.tlsState != nil,
 		Protocol:   st.protocol,
 

@@ -53,6 +53,8 @@ type Config struct {
 	// networks is Networks parsed and ordered for Region: longest prefix
 	// first, ties by region name. Filled by Parse.
 	networks []regionPrefix
+	// proxyFrom is Server.ProxyProtocolFrom parsed. Filled by Parse.
+	proxyFrom []netip.Prefix
 	// compiled is Classify and Policy made ready for Kind, Session and
 	// Decide. Filled by Parse; nil when there is neither.
 	compiled *compiled
@@ -77,6 +79,11 @@ type Server struct {
 	TCPKeepalive    Duration `toml:"tcp_keepalive"`          // "60s": keepalive period; default 60s, 0 disables
 	LogLevel        string   `toml:"log_level"`              // "debug", "info" (default), "warn" or "error"
 	LogFormat       string   `toml:"log_format"`             // "text" (default) or "json"
+	// ProxyProtocolFrom lists the load balancers ("10.0.0.5/32",
+	// "fd00::/64") whose connections must open with a PROXY protocol v2
+	// header naming the real client. Connections from anywhere else are
+	// never trusted to send one.
+	ProxyProtocolFrom []string `toml:"proxy_protocol_from,omitempty"`
 }
 
 // Upstream is the [upstream] table: the PostgreSQL server pgveil forwards to.
@@ -970,6 +977,31 @@ func (p *parser) validateServer(cfg *Config) {
 	if !slices.Contains([]string{"text", "json"}, s.LogFormat) {
 		p.errorf(at("log_format"), "%q is not one of \"text\", \"json\"", s.LogFormat)
 	}
+	cfg.proxyFrom = p.validateProxyFrom(s.ProxyProtocolFrom)
+}
+
+// validateProxyFrom parses [server] proxy_protocol_from.
+func (p *parser) validateProxyFrom(cidrs []string) []netip.Prefix {
+	var out []netip.Prefix
+	for i, s := range cidrs {
+		at := []string{"server", "proxy_protocol_from", idx(i)}
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			p.errorf(at, "%q is not a CIDR such as \"10.0.0.5/32\" or \"fd00::/64\"", s)
+			continue
+		}
+		if pfx != pfx.Masked() {
+			p.errorf(at, "%q has bits set after the prefix length: did you mean %q?", s, pfx.Masked().String())
+			continue
+		}
+		pfx = unmapPrefix(pfx)
+		if slices.Contains(out, pfx) {
+			p.errorf(at, "%q is listed twice", s)
+			continue
+		}
+		out = append(out, pfx)
+	}
+	return out
 }
 
 func (p *parser) validateUpstream(u *Upstream) {
@@ -1379,6 +1411,26 @@ func (c *Config) Region(listener *Listener, addr netip.Addr) string {
 		}
 	}
 	return RegionUnknown
+}
+
+// ProxyProtocolPrefixes returns [server] proxy_protocol_from as prefixes:
+// the peers whose connections must start with a PROXY protocol v2 header.
+// It returns nil when the key is unset.
+func (c *Config) ProxyProtocolPrefixes() []netip.Prefix {
+	if c == nil {
+		return nil
+	}
+	if c.proxyFrom != nil || len(c.Server.ProxyProtocolFrom) == 0 {
+		return slices.Clone(c.proxyFrom)
+	}
+	// A Config built or edited by hand rather than by Parse.
+	var out []netip.Prefix
+	for _, s := range c.Server.ProxyProtocolFrom {
+		if pfx, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, unmapPrefix(pfx.Masked()))
+		}
+	}
+	return out
 }
 
 // UpstreamPassword returns the password pgveil logs in upstream with for u:

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -254,6 +255,12 @@ t.toml:8: [[users]] #2 "b" roles: must be an array, not a string`,
 		desc: "CIDR with host bits",
 		src:  "[networks]\nCN = [\"10.10.0.1/16\"]\n",
 		want: `t.toml:2: [networks] CN: "10.10.0.1/16" has bits set after the prefix length: did you mean "10.10.0.0/16"?`,
+	}, {
+		desc: "proxy_protocol_from: bad CIDR, host bits, duplicate",
+		src:  "[server]\nproxy_protocol_from = [\"10.0.0.5/32\",\n  \"10.0.0.5\",\n  \"fd00::1/64\",\n  \"10.0.0.5/32\"]\n",
+		want: `t.toml:3: [server] proxy_protocol_from: "10.0.0.5" is not a CIDR such as "10.0.0.5/32" or "fd00::/64"
+t.toml:4: [server] proxy_protocol_from: "fd00::1/64" has bits set after the prefix length: did you mean "fd00::/64"?
+t.toml:5: [server] proxy_protocol_from: "10.0.0.5/32" is listed twice`,
 	}, {
 		desc: "one network in two regions",
 		src:  "[networks]\nCN = [\"fd00:20::/48\"]\nEU = [\"10.20.0.0/16\", \"fd00:20::/48\"]\n",
@@ -860,5 +867,32 @@ region = "EU"
 `
 	if _, err := Parse("t.toml", []byte(text)); err != nil {
 		t.Fatalf("two listeners on port 0: %v", err)
+	}
+}
+
+func TestProxyProtocolPrefixes(t *testing.T) {
+	cfg, err := Parse("t.toml", []byte("[server]\nproxy_protocol_from = [\"10.0.0.5/32\", \"fd00::/64\", \"::ffff:192.168.0.0/120\"]\n"+base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.5/32"),
+		netip.MustParsePrefix("fd00::/64"),
+		netip.MustParsePrefix("192.168.0.0/24"),
+	}
+	if got := cfg.ProxyProtocolPrefixes(); !slices.Equal(got, want) {
+		t.Errorf("ProxyProtocolPrefixes() = %v, want %v", got, want)
+	}
+	none, err := Parse("t.toml", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := none.ProxyProtocolPrefixes(); got != nil {
+		t.Errorf("unset: ProxyProtocolPrefixes() = %v, want nil", got)
+	}
+	// Edited after Parse, as tests do: the strings are parsed on demand.
+	none.Server.ProxyProtocolFrom = []string{"127.0.0.1/32"}
+	if got := none.ProxyProtocolPrefixes(); !slices.Equal(got, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}) {
+		t.Errorf("edited: ProxyProtocolPrefixes() = %v", got)
 	}
 }
