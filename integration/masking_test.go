@@ -246,19 +246,14 @@ func TestMaskingOverseasAnalyst(t *testing.T) {
 			}
 
 			// Refusals name the policy and echo no data; the session goes on.
-			for _, sql := range []string{
+			assertRefused(t, ctx, conn,
 				"SELECT note FROM crm.staff_notes",
 				"SELECT id FROM crm.orders WHERE ship_phone = '13812345678'",
 				"SELECT ship_phone FROM crm.orders ORDER BY ship_phone",
 				"SELECT lower(o.ship_phone || '') FROM crm.orders o WHERE o.id = 1",
 				"SELECT ship_phone, count(*) FROM crm.orders GROUP BY ship_phone",
 				"SELECT id_number FROM crm.customers ORDER BY id_number",
-			} {
-				_, err := conn.Exec(ctx, sql)
-				if pgCode(err) != "42501" || !strings.Contains(err.Error(), "overseas-analysts") {
-					t.Errorf("%s: err = %v, want 42501 naming the policy", sql, err)
-				}
-			}
+			)
 			var one int
 			if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
 				t.Fatalf("session unusable after refusals: %v", err)
@@ -398,18 +393,13 @@ func TestMaskingTokenPredicates(t *testing.T) {
 			}
 
 			forged := "tok_" + strings.Repeat("a", len(cs[0].tok)-4)
-			for _, sql := range []string{
-				"SELECT id FROM crm.customers WHERE id_number = '" + forged + "'",
-				"SELECT id FROM crm.customers WHERE id_number = '" + cs[0].tok + "' OR id_number = '" + democrm.SeedIDNumber + "'",
-				"SELECT id FROM crm.customers WHERE id_number IN ('" + cs[0].tok + "', '" + democrm.SeedIDNumber + "')",
-				"SELECT id FROM crm.customers WHERE id_number = '" + democrm.SeedIDNumber + "'",
-				"SELECT id FROM crm.customers WHERE id_number > '" + cs[0].tok + "'",
-			} {
-				_, err := conn.Exec(ctx, sql)
-				if pgCode(err) != "42501" {
-					t.Errorf("%s: err = %v, want a 42501 refusal", sql, err)
-				}
-			}
+			assertRefused(t, ctx, conn,
+				"SELECT id FROM crm.customers WHERE id_number = '"+forged+"'",
+				"SELECT id FROM crm.customers WHERE id_number = '"+cs[0].tok+"' OR id_number = '"+democrm.SeedIDNumber+"'",
+				"SELECT id FROM crm.customers WHERE id_number IN ('"+cs[0].tok+"', '"+democrm.SeedIDNumber+"')",
+				"SELECT id FROM crm.customers WHERE id_number = '"+democrm.SeedIDNumber+"'",
+				"SELECT id FROM crm.customers WHERE id_number > '"+cs[0].tok+"'",
+			)
 			assertNoLeak(t, tap.bytes())
 		})
 	}
@@ -421,11 +411,7 @@ func TestMaskingSeesDDLThroughPgveil(t *testing.T) {
 	p := harness.StartProxy(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	admin, err := pgconn.Connect(ctx, p.Up.DSN(p.Up.SuperUser, p.Up.SuperPassword, p.Up.Database))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := adminConn(t, ctx, p)
 	if _, err := admin.Exec(ctx, "DROP TABLE IF EXISTS crm.ddl_probe; GRANT CREATE ON SCHEMA crm TO crm_reader").ReadAll(); err != nil {
 		t.Fatal(err)
 	}
@@ -485,16 +471,12 @@ func TestMaskingSameKindJoins(t *testing.T) {
 	if got != want {
 		t.Errorf("same-kind join counted %d rows, direct (consenting customers) %d", got, want)
 	}
-	for _, sql := range []string{
+	assertRefused(t, ctx, conn,
 		"SELECT count(*) FROM crm.orders o JOIN crm.customers c ON c.mobile = o.ship_address",
 		"SELECT count(*) FROM crm.orders o JOIN crm.customers c ON c.mobile = o.city",
 		"SELECT count(*) FROM crm.orders o JOIN crm.customers c ON c.mobile = o.ship_phone OR c.mobile = '13812345678'",
 		"SELECT count(*) FROM crm.orders o JOIN crm.customers c ON c.mobile > o.ship_phone",
-	} {
-		if _, err := conn.Exec(ctx, sql); pgCode(err) != "42501" {
-			t.Errorf("%s: err = %v, want a 42501 refusal", sql, err)
-		}
-	}
+	)
 	assertNoLeak(t, tap.bytes())
 }
 
@@ -530,11 +512,7 @@ func TestMaskingWritesReturning(t *testing.T) {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	admin, err := pgconn.Connect(ctx, p.Up.DSN(p.Up.SuperUser, p.Up.SuperPassword, p.Up.Database))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := adminConn(t, ctx, p)
 	if _, err := admin.Exec(ctx, "GRANT UPDATE ON crm.orders TO crm_reader").ReadAll(); err != nil {
 		t.Fatal(err)
 	}
@@ -559,15 +537,11 @@ func TestMaskingWritesReturning(t *testing.T) {
 	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
 		t.Fatal(err)
 	}
-	for _, sql := range []string{
+	assertRefused(t, ctx, conn,
 		"UPDATE crm.orders SET city = ship_phone WHERE id = 1",
 		"UPDATE crm.orders SET status = 'x' WHERE ship_phone = '13812345678'",
 		"UPDATE crm.orders SET status = 'x' WHERE id = 1 RETURNING upper(ship_address)",
-	} {
-		if _, err := conn.Exec(ctx, sql); pgCode(err) != "42501" {
-			t.Errorf("%s: err = %v, want a 42501 refusal", sql, err)
-		}
-	}
+	)
 	assertNoLeak(t, tap.bytes())
 }
 
@@ -638,17 +612,13 @@ func TestMaskingCatalogAndExplain(t *testing.T) {
 			t.Errorf("%s: %d rows, %v", sql, n, err)
 		}
 	}
-	for _, sql := range []string{
+	assertRefused(t, ctx, conn,
 		"SELECT most_common_vals::text FROM pg_stats WHERE tablename = 'orders'",
 		"SELECT query FROM pg_stat_activity",
 		"SELECT * FROM pg_catalog.pg_statistic",
 		"EXPLAIN ANALYZE SELECT id FROM crm.orders",
 		"EXPLAIN SELECT id FROM crm.orders WHERE ship_phone = '13812345678'",
-	} {
-		if _, err := conn.Exec(ctx, sql); pgCode(err) != "42501" {
-			t.Errorf("%s: err = %v, want a 42501 refusal", sql, err)
-		}
-	}
+	)
 	assertNoLeak(t, tap.bytes())
 }
 
@@ -659,11 +629,7 @@ func TestMaskingRefusesUserFunctions(t *testing.T) {
 	p := harness.StartProxy(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	admin, err := pgconn.Connect(ctx, p.Up.DSN(p.Up.SuperUser, p.Up.SuperPassword, p.Up.Database))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := adminConn(t, ctx, p)
 	if _, err := admin.Exec(ctx, `
 CREATE OR REPLACE FUNCTION public.all_mobiles() RETURNS text LANGUAGE sql SECURITY DEFINER AS 'SELECT string_agg(mobile, '','') FROM crm.customers';
 GRANT EXECUTE ON FUNCTION public.all_mobiles() TO crm_reader`).ReadAll(); err != nil {
@@ -695,4 +661,27 @@ GRANT EXECUTE ON FUNCTION public.all_mobiles() TO crm_reader`).ReadAll(); err !=
 		t.Errorf("upper() overloaded in public: err = %v, want a 42501 refusal", err)
 	}
 	assertNoLeak(t, tap.bytes())
+}
+
+// assertRefused checks that each statement is refused by the overseas
+// policy: SQLSTATE 42501 with the policy's name.
+func assertRefused(t *testing.T, ctx context.Context, conn *pgx.Conn, sqls ...string) {
+	t.Helper()
+	for _, sql := range sqls {
+		if _, err := conn.Exec(ctx, sql); pgCode(err) != "42501" || !strings.Contains(err.Error(), "overseas-analysts") {
+			t.Errorf("%s: err = %v, want a 42501 refusal naming the policy", sql, err)
+		}
+	}
+}
+
+// adminConn connects to the upstream as its superuser, for tests that
+// change the database around pgveil.
+func adminConn(t *testing.T, ctx context.Context, p *harness.Proxy) *pgconn.PgConn {
+	t.Helper()
+	admin, err := pgconn.Connect(ctx, p.Up.DSN(p.Up.SuperUser, p.Up.SuperPassword, p.Up.Database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(context.Background()) })
+	return admin
 }
