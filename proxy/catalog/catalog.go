@@ -388,7 +388,8 @@ func (c *Catalog) lookup(ctx context.Context, schema, name string, searchPath []
 }
 
 // BuiltinFunctions returns the names of functions defined only in
-// pg_catalog, the built-ins a masked session may call: user-defined
+// pg_catalog and information_schema, the built-ins a masked session may
+// call: user-defined
 // functions can read tables where analysis cannot see. Read once per
 // Catalog and kept until Invalidate (CREATE FUNCTION is DDL).
 func (c *Catalog) BuiltinFunctions(ctx context.Context) (map[string]bool, error) {
@@ -419,7 +420,10 @@ func (c *Catalog) BuiltinFunctions(ctx context.Context) (map[string]bool, error)
 	// Names defined only in pg_catalog: PostgreSQL resolves overloads
 	// across every schema on the search path, so a user's
 	// public.lower(integer) would be called for lower(5).
-	res, err := c.conn.Exec(ctx, "SELECT proname FROM pg_catalog.pg_proc GROUP BY proname HAVING pg_catalog.bool_and(pronamespace = 'pg_catalog'::pg_catalog.regnamespace)").ReadAll()
+	// information_schema's helpers (_pg_expandarray, which pgjdbc's
+	// getPrimaryKeys calls) are PostgreSQL's own too: only superusers can
+	// create functions in either schema.
+	res, err := c.conn.Exec(ctx, "SELECT proname FROM pg_catalog.pg_proc GROUP BY proname HAVING pg_catalog.bool_and(pronamespace IN ('pg_catalog'::pg_catalog.regnamespace, 'information_schema'::pg_catalog.regnamespace))").ReadAll()
 	if err != nil || len(res) != 1 {
 		c.conn.Close(context.Background())
 		c.conn = nil

@@ -323,7 +323,7 @@ func (e *Engine) functionsReason(ctx context.Context, s *session, functions []st
 		if i := strings.LastIndexByte(f, '.'); i >= 0 {
 			schema, name = f[:i], f[i+1:]
 		}
-		if (schema != "" && schema != "pg_catalog") || !builtins[name] {
+		if (schema != "" && schema != "pg_catalog" && schema != "information_schema") || !builtins[name] {
 			return fmt.Sprintf("function %s is not a PostgreSQL built-in: pgveil cannot see what it reads", f)
 		}
 	}
