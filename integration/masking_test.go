@@ -685,3 +685,47 @@ func adminConn(t *testing.T, ctx context.Context, p *harness.Proxy) *pgconn.PgCo
 	t.Cleanup(func() { admin.Close(context.Background()) })
 	return admin
 }
+
+// TestMaskingTracksSearchPath: SET search_path in a masked session is
+// followed, so unqualified names resolve as the server resolves them; a
+// change that could be rolled back or raced is refused.
+func TestMaskingTracksSearchPath(t *testing.T) {
+	p := harness.StartProxy(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tap := &wiretap{}
+	conn := connectTapped(t, p.DSN(harness.Overseas), pgx.QueryExecModeSimpleProtocol, tap)
+	const q = "SELECT ship_phone FROM orders WHERE id = 1"
+	assertRefused(t, ctx, conn, q) // login search_path: "$user", public
+
+	if _, err := conn.Exec(ctx, "SET search_path = crm"); err != nil {
+		t.Fatalf("SET search_path: %v", err)
+	}
+	var phone string
+	if err := conn.QueryRow(ctx, q).Scan(&phone); err != nil || phone != "138****5678" {
+		t.Fatalf("after SET search_path = crm: %q, %v; want the masked phone", phone, err)
+	}
+	if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	assertRefused(t, ctx, conn, "SET search_path = public") // could be rolled back
+	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	assertRefused(t, ctx, conn, "SET search_path = public; SELECT 1", "SET LOCAL search_path = public")
+	if err := conn.QueryRow(ctx, q).Scan(&phone); err != nil || phone != "138****5678" {
+		t.Fatalf("search_path changed by a refused statement: %q, %v", phone, err)
+	}
+	if _, err := conn.Exec(ctx, "RESET search_path"); err != nil {
+		t.Fatal(err)
+	}
+	assertRefused(t, ctx, conn, q)
+
+	// Extended protocol: a prepared SET could run later inside a
+	// transaction and be rolled back behind pgveil's back.
+	ext := connectTapped(t, p.DSN(harness.Overseas), pgx.QueryExecModeExec, tap)
+	if _, err := ext.PgConn().Prepare(ctx, "", "SET search_path = crm", nil); pgCode(err) != "42501" {
+		t.Errorf("Parse of SET search_path: %v, want a 42501 refusal", err)
+	}
+	assertNoLeak(t, tap.bytes())
+}

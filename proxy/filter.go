@@ -13,6 +13,9 @@ import (
 type SessionInfo struct {
 	ID         uint64     // process-unique session number, for logs
 	User       string     // pgveil user name, e.g. "anna.keller"
+	// UpstreamUser is the PostgreSQL role the session runs as upstream
+	// ("crm_reader"): $user in its search_path.
+	UpstreamUser string
 	Roles      []string   // from [[users]] roles
 	Region     string     // e.g. "EU"; "unknown" when nothing matched
 	Listener   string     // listener address the client connected to

@@ -365,14 +365,15 @@ func (c *session) login(st *startup, client netip.Addr) error {
 
 	c.srv.logins.success(client)
 	c.info = SessionInfo{
-		ID:         c.id,
-		User:       name,
-		Roles:      slices.Clone(user.Roles),
-		Region:     cfg.Region(c.listener, client),
-		Listener:   c.listener.Address,
-		ClientAddr: client,
-		TLS:        c.tlsState != nil,
-		Protocol:   st.protocol,
+		ID:           c.id,
+		User:         name,
+		UpstreamUser: user.UpstreamUser,
+		Roles:        slices.Clone(user.Roles),
+		Region:       cfg.Region(c.listener, client),
+		Listener:     c.listener.Address,
+		ClientAddr:   client,
+		TLS:          c.tlsState != nil,
+		Protocol:     st.protocol,
 
 		CertCN:       certCN,
 		CertVerified: certVerified,

@@ -65,6 +65,19 @@ func gate(sql string) string {
 			case pg_query.VariableSetKind_VAR_RESET_ALL:
 			case pg_query.VariableSetKind_VAR_SET_MULTI: // SET TRANSACTION ..., SET SESSION CHARACTERISTICS
 			default:
+				if strings.ToLower(s.Name) == "search_path" {
+					if s.IsLocal {
+						return "SET LOCAL search_path is not allowed: use SET search_path outside a transaction"
+					}
+					if s.Kind == pg_query.VariableSetKind_VAR_SET_VALUE {
+						for _, a := range s.Args {
+							if !plainSchemaName(a.GetAConst().GetSval().GetSval()) {
+								return "search_path may only name schemas in plain lower case (or $user)"
+							}
+						}
+					}
+					break // tracked by the session
+				}
 				if !settableInMasked[strings.ToLower(s.Name)] {
 					return "setting " + s.Name + " is not allowed"
 				}
@@ -155,6 +168,11 @@ type stmtFacts struct {
 	prepare, execute, dealloc   string // dealloc "*" = DEALLOCATE ALL
 	closeAll, holdable, discard bool
 	copy                        *copyFormat // COPY ... TO STDOUT in text or CSV
+	// setPath is the schema list a SET search_path names, comma-joined
+	// ("crm,$user"); pathReset is RESET search_path, SET ... TO DEFAULT,
+	// RESET ALL or DISCARD ALL, which restore the login value.
+	setPath   string
+	pathReset bool
 }
 
 // facts returns stmtFacts per statement of sql (nil if it does not parse).
@@ -182,9 +200,44 @@ func facts(sql string) []stmtFacts {
 			f.holdable = n.GetDeclareCursorStmt().Options&0x0020 != 0 // CURSOR_OPT_HOLD
 		case n.GetDiscardStmt() != nil:
 			f.discard = n.GetDiscardStmt().Target == pg_query.DiscardMode_DISCARD_ALL
+			f.pathReset = f.discard
+		case n.GetVariableSetStmt() != nil:
+			v := n.GetVariableSetStmt()
+			switch {
+			case v.Kind == pg_query.VariableSetKind_VAR_RESET_ALL:
+				f.pathReset = true
+			case strings.ToLower(v.Name) != "search_path":
+			case v.Kind == pg_query.VariableSetKind_VAR_SET_DEFAULT, v.Kind == pg_query.VariableSetKind_VAR_RESET:
+				f.pathReset = true
+			case v.Kind == pg_query.VariableSetKind_VAR_SET_VALUE:
+				var names []string
+				for _, a := range v.Args {
+					names = append(names, a.GetAConst().GetSval().GetSval())
+				}
+				f.setPath = strings.Join(names, ",")
+			}
 		case n.GetCopyStmt() != nil:
 			f.copy, _ = copyOptions(n.GetCopyStmt())
 		}
 	}
 	return out
+}
+
+// plainSchemaName accepts the names whose meaning PostgreSQL and pgveil
+// agree on whether written as an identifier or a string: lower-case
+// letters, digits, _ and $, not starting with a digit; or $user. pg_temp
+// is refused (temporary objects can shadow real tables).
+func plainSchemaName(s string) bool {
+	if s == "$user" {
+		return true
+	}
+	if s == "" || s == "pg_temp" || strings.HasPrefix(s, "pg_temp_") || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '$') {
+			return false
+		}
+	}
+	return true
 }

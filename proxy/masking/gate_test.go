@@ -16,7 +16,12 @@ func TestGate(t *testing.T) {
 		{"SHOW transaction_isolation", false},
 		{"SAVEPOINT a; ROLLBACK TO a; RELEASE a", false},
 		{"DISCARD ALL", false},
-		{"SET search_path = crm", true},
+		{"SET search_path = crm", false}, // tracked by the session
+		{"SET search_path TO crm, public, \"$user\"", false},
+		{"SET LOCAL search_path = crm", true},
+		{"SET search_path = 'crm, pg_temp'", true},
+		{"SET search_path = \"Crm\"", true},
+		{"SET search_path = pg_temp, crm", true},
 		{"SET standard_conforming_strings = off", true},
 		{"SHOW my.secret", true},
 		{"SELECT set_config('my.x', email, false) FROM crm.customers", true},
@@ -51,7 +56,7 @@ func TestGate(t *testing.T) {
 
 func TestFacts(t *testing.T) {
 	f := facts("DECLARE c CURSOR WITH HOLD FOR SELECT 1; DECLARE d CURSOR FOR SELECT 1; PREPARE p AS SELECT 1; EXECUTE p; DEALLOCATE ALL; DEALLOCATE p; CLOSE ALL; DISCARD ALL")
-	want := []stmtFacts{{holdable: true}, {}, {prepare: "p"}, {execute: "p"}, {dealloc: "*"}, {dealloc: "p"}, {closeAll: true}, {discard: true}}
+	want := []stmtFacts{{holdable: true}, {}, {prepare: "p"}, {execute: "p"}, {dealloc: "*"}, {dealloc: "p"}, {closeAll: true}, {discard: true, pathReset: true}}
 	if len(f) != len(want) {
 		t.Fatalf("%d facts", len(f))
 	}

@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,7 +79,9 @@ func (e *Engine) Filter(info proxy.SessionInfo) proxy.Filter {
 		refusals:   make(map[string]*proxy.Error),
 		cursors:    make(map[string]*stmtPlan),
 		prepared:   make(map[string]*stmtPlan),
+		loginPath:  info.SearchPath,
 	}
+	s.idle.Store(true)
 	// pgveil parses SQL as PostgreSQL does with standard_conforming_strings
 	// on, in UTF-8. A session that started otherwise (startup options, a
 	// role or database default) could make the server read a statement
@@ -119,6 +122,8 @@ type stmtPlan struct {
 	executes           string // EXECUTE name
 	closes, deallocs   string // CLOSE name / DEALLOCATE name ("*" = ALL)
 	discardAll         bool
+	setPath            string // SET search_path: the schemas, comma-joined
+	pathReset          bool   // RESET search_path, RESET ALL, DISCARD ALL
 
 	copy *copyFormat // COPY ... TO STDOUT: its rows come as CopyData, masked with mask
 }
@@ -141,6 +146,16 @@ type session struct {
 	copy copyOut // the COPY TO in progress (server goroutine only)
 	// unsafe, when set, refuses every statement of the session.
 	unsafe *proxy.Error
+
+	// search_path tracking. A change is allowed only as the only statement
+	// of a simple Query sent while nothing else is in flight outside a
+	// transaction, so it cannot be rolled back; it takes effect when the
+	// server completes it, and no statement is planned meanwhile.
+	loginPath    []string
+	pathChanging atomic.Pointer[[]string] // forwarded, not yet completed
+	pending      atomic.Int64             // requests awaiting ReadyForQuery
+	idle         atomic.Bool              // the last ReadyForQuery said 'I'
+
 	// overrides holds masks corrected by the RowDescription cross-check,
 	// per statement and result index (server goroutine only).
 	overrides map[overrideKey]rewrite.ResultMask
@@ -165,11 +180,28 @@ func (s *session) Client(msg pgproto3.FrontendMessage) (pgproto3.FrontendMessage
 		}
 		return nil, nil
 	}
+	switch msg.(type) {
+	case *pgproto3.Query, *pgproto3.Sync, *pgproto3.FunctionCall:
+		s.pending.Add(1) // each is answered by one ReadyForQuery
+	}
+	switch m := msg.(type) {
+	case *pgproto3.Query, *pgproto3.Parse, *pgproto3.FunctionCall:
+		if s.pathChanging.Load() != nil {
+			e := s.refusal("SET search_path is still in progress: send the next statement after its result")
+			if p, ok := m.(*pgproto3.Parse); ok {
+				return &pgproto3.Parse{Name: p.Name, Query: s.refuse(e)}, nil
+			}
+			return &pgproto3.Query{String: s.refuse(e)}, nil
+		}
+	}
 	switch m := msg.(type) {
 	case *pgproto3.Query:
 		p := s.plan(m.String)
 		if p.refusal != nil {
 			return &pgproto3.Query{String: s.refuse(p.refusal)}, nil
+		}
+		if e := s.pathChange(p, false); e != nil {
+			return &pgproto3.Query{String: s.refuse(e)}, nil
 		}
 		if p.rewritten != "" {
 			return &pgproto3.Query{String: p.rewritten}, nil
@@ -178,6 +210,9 @@ func (s *session) Client(msg pgproto3.FrontendMessage) (pgproto3.FrontendMessage
 		p := s.plan(m.Query)
 		if p.refusal != nil {
 			return &pgproto3.Parse{Name: m.Name, Query: s.refuse(p.refusal)}, nil
+		}
+		if e := s.pathChange(p, true); e != nil {
+			return &pgproto3.Parse{Name: m.Name, Query: s.refuse(e)}, nil
 		}
 		if p.rewritten != "" {
 			return &pgproto3.Parse{Name: m.Name, Query: p.rewritten, ParameterOIDs: m.ParameterOIDs}, nil
@@ -188,9 +223,49 @@ func (s *session) Client(msg pgproto3.FrontendMessage) (pgproto3.FrontendMessage
 	return nil, nil
 }
 
+// pathChange checks a query that would change the session's search_path
+// and, if it may, records the change as in flight. It returns a refusal
+// when the change could leave pgveil resolving names differently from
+// the server.
+func (s *session) pathChange(p *queryPlan, extended bool) *proxy.Error {
+	for _, sp := range p.statements {
+		if sp.setPath == "" && !sp.pathReset {
+			continue
+		}
+		next := s.loginPath
+		if sp.setPath != "" {
+			next = nil
+			for _, name := range strings.Split(sp.setPath, ",") {
+				if name == "$user" {
+					name = s.info.UpstreamUser
+				}
+				next = append(next, name)
+			}
+		}
+		if slices.Equal(next, s.info.SearchPath) {
+			continue // no change: nothing to track
+		}
+		if extended {
+			return s.refusal("a search_path change must be sent as a simple query")
+		}
+		if len(p.statements) != 1 || s.pending.Load() != 1 || !s.idle.Load() {
+			return s.refusal("a search_path change must be a statement of its own, sent outside a transaction while nothing else is running")
+		}
+		s.pathChanging.Store(&next)
+	}
+	return nil
+}
+
 // complete applies the cursor and prepared-statement effects of a
 // statement the server has just completed, in the order it ran them.
 func (s *session) complete(sp *stmtPlan) {
+	if sp.setPath != "" || sp.pathReset {
+		if next := s.pathChanging.Load(); next != nil {
+			s.info.SearchPath = *next
+			s.searchPath = strings.Join(*next, ",")
+			s.pathChanging.Store(nil)
+		}
+	}
 	if sp.declares == "" && sp.prepares == "" && sp.closes == "" && sp.deallocs == "" && !sp.discardAll {
 		return
 	}
@@ -317,6 +392,9 @@ func (s *session) Server(dst, msg []byte, a track.Attribution) ([]byte, error) {
 		}
 		return out, nil
 	case 'E', 'N':
+		if msg[0] == 'E' {
+			s.pathChanging.Store(nil) // a failed SET search_path changes nothing
+		}
 		return s.scrubError(dst, msg, a)
 	case 'H':
 		s.copyResponse(msg, a)
@@ -335,6 +413,9 @@ func (s *session) Server(dst, msg []byte, a track.Attribution) ([]byte, error) {
 			}
 		}
 	case 'Z':
+		s.pending.Add(-1)
+		s.idle.Store(len(msg) == 6 && msg[5] == 'I')
+		s.pathChanging.Store(nil)
 		if len(msg) == 6 && msg[5] == 'I' {
 			// The transaction ended: cursors without HOLD are gone.
 			s.mu.Lock()

@@ -118,7 +118,7 @@ func (e *Engine) planStatement(ctx context.Context, s *session, a *rewrite.Analy
 		}
 		return stmtPlan{hasRows: true, mask: rewrite.ResultMask{{}}}, nil
 	case a.Kind == rewrite.KindUtility:
-		sp := stmtPlan{deallocs: f.dealloc, discardAll: f.discard}
+		sp := stmtPlan{deallocs: f.dealloc, discardAll: f.discard, setPath: f.setPath, pathReset: f.pathReset}
 		switch a.Tag {
 		case "FETCH", "MOVE":
 			sp.fetchFrom = a.Cursor
