@@ -11,18 +11,18 @@ import (
 // SessionInfo is who a session is, decided at login and fixed for the
 // session's life. Policy decisions take it as input.
 type SessionInfo struct {
-	ID         uint64     // process-unique session number, for logs
-	User       string     // pgveil user name, e.g. "anna.keller"
+	ID   uint64 // process-unique session number, for logs
+	User string // pgveil user name, e.g. "anna.keller"
 	// UpstreamUser is the PostgreSQL role the session runs as upstream
 	// ("crm_reader"): $user in its search_path.
 	UpstreamUser string
-	Roles      []string   // from [[users]] roles
-	Region     string     // e.g. "EU"; "unknown" when nothing matched
-	Listener   string     // listener address the client connected to
-	ClientAddr netip.Addr // the client's IP address
-	TLS        bool       // the client connection is encrypted
-	Database   string     // upstream database
-	Protocol   uint32     // negotiated protocol version (3.0 = 196608, 3.2 = 196610)
+	Roles        []string   // from [[users]] roles
+	Region       string     // e.g. "EU"; "unknown" when nothing matched
+	Listener     string     // listener address the client connected to
+	ClientAddr   netip.Addr // the client's IP address
+	TLS          bool       // the client connection is encrypted
+	Database     string     // upstream database
+	Protocol     uint32     // negotiated protocol version (3.0 = 196608, 3.2 = 196610)
 	// SearchPath is the session's search_path at login, e.g. ["$user",
 	// "public"]; read only when a Filter is configured.
 	SearchPath []string
