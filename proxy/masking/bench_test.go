@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -148,3 +149,24 @@ func BenchmarkMaskRow(b *testing.B) {
 }
 
 func newKeys(master []byte) (*transform.Keys, error) { return transform.NewKeys(master) }
+
+// BenchmarkMaskRowExtended is BenchmarkMaskRow for an extended-protocol
+// result: a portal with binary formats and a long statement text.
+func BenchmarkMaskRowExtended(b *testing.B) {
+	s := benchSession(b)
+	sql := benchQuery + " /* " + strings.Repeat("x", 2000) + " */"
+	row, _ := (&pgproto3.DataRow{Values: [][]byte{
+		[]byte("42"), []byte("罗鹏天"), []byte("17382744900"), []byte("pengtian.luo@sina.com"),
+		[]byte("440306199909167273"), []byte("1999-09-16"), []byte("长春市"), []byte("吉林省长春市宽城区体育路236号"),
+	}}).Encode(nil)
+	st := &track.Statement{SQL: sql}
+	a := track.Attribution{Origin: track.OriginExecute, Statement: st, Portal: &track.Portal{Statement: st, ResultFormats: []int16{0}}}
+	buf := make([]byte, 0, 512)
+	if out, err := s.Server(buf, row, a); err != nil || len(out) == 0 {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, _ = s.Server(buf[:0], row, a)
+	}
+}

@@ -156,6 +156,7 @@ type session struct {
 	pending      atomic.Int64             // requests awaiting ReadyForQuery
 	idle         atomic.Bool              // the last ReadyForQuery said 'I'
 
+	memo rowMemo // the result being streamed (server goroutine only)
 	// overrides holds masks corrected by the RowDescription cross-check,
 	// per statement and result index (server goroutine only).
 	overrides map[overrideKey]rewrite.ResultMask
@@ -347,6 +348,11 @@ func (s *session) WantsServer(typ byte) bool {
 
 // Server rewrites one server message for the masked client.
 func (s *session) Server(dst, msg []byte, a track.Attribution) ([]byte, error) {
+	if msg[0] != 'D' {
+		// Anything but a row may end or change a result: the next row
+		// looks its plan up afresh.
+		s.memo = rowMemo{}
+	}
 	switch msg[0] {
 	case 'T':
 		sp := s.stmtPlan(a)
@@ -369,21 +375,13 @@ func (s *session) Server(dst, msg []byte, a track.Attribution) ([]byte, error) {
 		}
 		return out, nil
 	case 'D':
-		sp := s.stmtPlan(a)
-		if sp == nil || !sp.hasRows {
-			s.e.log.Debug("row without an analysed statement: sent as NULLs", "session", s.info.ID,
-				"origin", a.Origin.String(), "statement_known", a.Statement != nil, "plan_known", sp != nil)
+		mask, ok := s.rowMask(a)
+		if !ok {
 			return nullRow(dst, msg), nil
 		}
 		format := func(int) int16 { return 0 }
 		if a.Portal != nil {
 			format = a.Portal.ResultFormat
-		}
-		mask := sp.mask
-		if len(s.overrides) > 0 {
-			if o, ok := s.overrides[overrideKey{a.Statement, a.Index}]; ok {
-				mask = o
-			}
 		}
 		out, err := rewrite.MaskDataRow(dst, msg, mask, format)
 		if err != nil {
@@ -428,6 +426,40 @@ func (s *session) Server(dst, msg []byte, a track.Attribution) ([]byte, error) {
 		}
 	}
 	return msg, nil
+}
+
+// rowMemo remembers the mask of the result being streamed: all its rows
+// share it, so the per-row path neither hashes the statement text into
+// the shared plan cache nor takes that cache's lock.
+type rowMemo struct {
+	stmt   *track.Statement
+	portal *track.Portal
+	name   string
+	index  int
+	mask   rewrite.ResultMask
+	ok     bool // a plan with rows was found
+	set    bool
+}
+
+// rowMask returns the mask for a DataRow, and false when the row cannot
+// be attributed to an analysed statement (it is then sent all NULL).
+func (s *session) rowMask(a track.Attribution) (rewrite.ResultMask, bool) {
+	m := &s.memo
+	if m.set && m.stmt == a.Statement && m.portal == a.Portal && m.name == a.PortalName && m.index == a.Index {
+		return m.mask, m.ok
+	}
+	*m = rowMemo{stmt: a.Statement, portal: a.Portal, name: a.PortalName, index: a.Index, set: true}
+	sp := s.stmtPlan(a)
+	if sp == nil || !sp.hasRows {
+		s.e.log.Debug("row without an analysed statement: sent as NULLs", "session", s.info.ID,
+			"origin", a.Origin.String(), "statement_known", a.Statement != nil, "plan_known", sp != nil)
+		return nil, false
+	}
+	m.mask, m.ok = sp.mask, true
+	if o, found := s.overrides[overrideKey{a.Statement, a.Index}]; found {
+		m.mask = o
+	}
+	return m.mask, true
 }
 
 // stmtPlan finds the plan of the statement a message is attributed to:
