@@ -729,3 +729,25 @@ func TestMaskingTracksSearchPath(t *testing.T) {
 	}
 	assertNoLeak(t, tap.bytes())
 }
+
+// TestMaskingSearchPathWithPreparedStatements: PostgreSQL re-parses a
+// prepared statement with the new search_path when it next runs, so a
+// change is refused while the session has any; after DEALLOCATE ALL it
+// goes through.
+func TestMaskingSearchPathWithPreparedStatements(t *testing.T) {
+	p := harness.StartProxy(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := connectTapped(t, p.DSN(harness.Overseas), pgx.QueryExecModeCacheStatement, &wiretap{})
+	var n int64
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM crm.orders WHERE id < $1", 10).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	assertRefused(t, ctx, conn, "SET search_path = crm") // pgx holds a named statement
+	if _, err := conn.Exec(ctx, "DEALLOCATE ALL"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "SET search_path = crm"); err != nil {
+		t.Fatalf("SET search_path after DEALLOCATE ALL: %v", err)
+	}
+}

@@ -45,6 +45,13 @@ func (fakeCatalog) Relation(_ context.Context, schema, name string, _ []string) 
 // fake catalog.
 func benchSession(tb testing.TB) *session {
 	tb.Helper()
+	return sessionWith(tb, "")
+}
+
+// sessionWith is benchSession with more lines for the policy's table
+// (e.g. a [policy.row_filter]).
+func sessionWith(tb testing.TB, policyExtra string) *session {
+	tb.Helper()
 	dir := tb.TempDir()
 	key := filepath.Join(dir, "token.key")
 	os.WriteFile(key, []byte(hex.EncodeToString(make([]byte, 32))), 0o600)
@@ -84,7 +91,7 @@ email = "email"
 national_id = "token"
 birth_date = "year"
 address = "redact"
-`))
+`+policyExtra))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -41,7 +41,12 @@ type Engine struct {
 	keys       *transform.Keys
 	log        *slog.Logger
 	plans      *lru.Cache[planKey, *queryPlan]
-	funcs      sync.Map // transform spec + kind -> transform.Func
+	// issued holds the statement texts pgveil itself produced by rewriting
+	// (row filters, tokens). They survive Invalidate: re-planning one
+	// after DDL would wrap its filters again, which must not be mistaken
+	// for a text that still lacks them.
+	issued *lru.Cache[string, struct{}]
+	funcs  sync.Map // transform spec + kind -> transform.Func
 
 	refusalSeq atomic.Uint64
 
@@ -57,10 +62,11 @@ type planKey struct {
 // transform.
 func NewEngine(cfg *rules.Config, catalogFor func(database string) rewrite.Catalog, keys *transform.Keys, log *slog.Logger) *Engine {
 	plans, _ := lru.New[planKey, *queryPlan](8192)
+	issued, _ := lru.New[string, struct{}](8192)
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Engine{cfg: cfg, catalogFor: catalogFor, keys: keys, log: log, plans: plans}
+	return &Engine{cfg: cfg, catalogFor: catalogFor, keys: keys, log: log, plans: plans, issued: issued}
 }
 
 // Filter returns the Filter for a session, or nil when its policy shows
@@ -80,6 +86,7 @@ func (e *Engine) Filter(info proxy.SessionInfo) proxy.Filter {
 		cursors:    make(map[string]*stmtPlan),
 		prepared:   make(map[string]*stmtPlan),
 		loginPath:  info.SearchPath,
+		named:      make(map[string]bool),
 	}
 	s.idle.Store(true)
 	// pgveil parses SQL as PostgreSQL does with standard_conforming_strings
@@ -152,6 +159,7 @@ type session struct {
 	// transaction, so it cannot be rolled back; it takes effect when the
 	// server completes it, and no statement is planned meanwhile.
 	loginPath    []string
+	named        map[string]bool          // protocol statements the client named (client goroutine only)
 	pathChanging atomic.Pointer[[]string] // forwarded, not yet completed
 	pending      atomic.Int64             // requests awaiting ReadyForQuery
 	idle         atomic.Bool              // the last ReadyForQuery said 'I'
@@ -204,6 +212,11 @@ func (s *session) Client(msg pgproto3.FrontendMessage) (pgproto3.FrontendMessage
 		if e := s.pathChange(p, false); e != nil {
 			return &pgproto3.Query{String: s.refuse(e)}, nil
 		}
+		for _, sp := range p.statements {
+			if sp.discardAll || sp.deallocs == "*" {
+				clear(s.named) // DISCARD ALL and DEALLOCATE ALL drop protocol statements too
+			}
+		}
 		if p.rewritten != "" {
 			return &pgproto3.Query{String: p.rewritten}, nil
 		}
@@ -215,11 +228,18 @@ func (s *session) Client(msg pgproto3.FrontendMessage) (pgproto3.FrontendMessage
 		if e := s.pathChange(p, true); e != nil {
 			return &pgproto3.Parse{Name: m.Name, Query: s.refuse(e)}, nil
 		}
+		if m.Name != "" {
+			s.named[m.Name] = true
+		}
 		if p.rewritten != "" {
 			return &pgproto3.Parse{Name: m.Name, Query: p.rewritten, ParameterOIDs: m.ParameterOIDs}, nil
 		}
 	case *pgproto3.FunctionCall:
 		return &pgproto3.Query{String: s.refuse(s.refusal("the fast-path function call interface is not allowed"))}, nil
+	case *pgproto3.Close:
+		if m.ObjectType == 'S' {
+			delete(s.named, m.Name)
+		}
 	}
 	return nil, nil
 }
@@ -251,6 +271,14 @@ func (s *session) pathChange(p *queryPlan, extended bool) *proxy.Error {
 		}
 		if len(p.statements) != 1 || s.pending.Load() != 1 || !s.idle.Load() {
 			return s.refusal("a search_path change must be a statement of its own, sent outside a transaction while nothing else is running")
+		}
+		// PostgreSQL re-parses prepared statements with the new path when
+		// they next run: they would read tables they were not checked for.
+		s.mu.Lock()
+		prepared := len(s.prepared)
+		s.mu.Unlock()
+		if len(s.named) > 0 || prepared > 0 {
+			return s.refusal("a search_path change is not allowed while the session has prepared statements: close them first (DEALLOCATE ALL)")
 		}
 		s.pathChanging.Store(&next)
 	}
@@ -329,6 +357,7 @@ func (s *session) plan(sql string) *queryPlan {
 	p := s.e.planQuery(context.Background(), s, sql)
 	s.e.plans.Add(key, p)
 	if p.rewritten != "" {
+		s.e.issued.Add(p.rewritten, struct{}{})
 		// Results come back attributed to the text actually sent.
 		key.sql = p.rewritten
 		s.e.plans.Add(key, &queryPlan{statements: p.statements})
@@ -474,6 +503,12 @@ func (s *session) stmtPlan(a track.Attribution) *stmtPlan {
 	}
 	p := s.plan(a.Statement.SQL)
 	if p.refusal != nil || a.Index >= len(p.statements) {
+		return nil
+	}
+	if p.rewritten != "" && !s.e.issued.Contains(a.Statement.SQL) {
+		// The server ran a text that, as the catalog stands now, needs a
+		// row filter pgveil did not add (a prepared statement re-parsed
+		// after DDL): its rows are not proven safe.
 		return nil
 	}
 	sp := &p.statements[a.Index]
