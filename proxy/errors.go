@@ -50,19 +50,18 @@ func fatal(side Side, code, msg string, cause error) *Error {
 
 // SQLSTATEs pgveil itself uses, named as in PostgreSQL's errcodes.txt.
 const (
-	codeProtocolViolation     = "08P01"
-	codeConnectionFailure     = "08006"
-	codeInvalidAuthorization  = "28000"
-	codeInvalidPassword       = "28P01"
-	codeTooManyConnections    = "53300"
-	codeProgramLimitExceeded  = "54000"
-	codeAdminShutdown         = "57P01"
-	codeIdleSessionTimeout    = "57P05"
-	codeFeatureNotSupported   = "0A000"
-	codeCannotConnectNow      = "57P03"
-	codeInternalError         = "XX000"
-	codeConfigurationFileErr  = "F0000"
-	codeInvalidParameterValue = "22023"
+	codeProtocolViolation    = "08P01"
+	codeConnectionFailure    = "08006"
+	codeInvalidAuthorization = "28000"
+	codeInvalidPassword      = "28P01"
+	codeTooManyConnections   = "53300"
+	codeProgramLimitExceeded = "54000"
+	codeAdminShutdown        = "57P01"
+	codeIdleSessionTimeout   = "57P05"
+	codeFeatureNotSupported  = "0A000"
+	codeCannotConnectNow     = "57P03"
+	codeInternalError        = "XX000"
+	codeConfigurationFileErr = "F0000"
 )
 
 // asError converts any error into a client-facing *Error, hiding causes

@@ -28,7 +28,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/pgveil/pgveil/auth"
 	"github.com/pgveil/pgveil/proxy"
@@ -209,9 +208,6 @@ func cmdPasswd(stdin io.Reader, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, v.String())
 	return exitOK
 }
-
-// waitTimeout is how long the demo waits for its child processes to stop.
-const waitTimeout = 15 * time.Second
 
 // cmdKeygen writes a fresh token key. Tokens and pseudonyms are
 // deterministic under one key, so keep it: a new key changes every token.

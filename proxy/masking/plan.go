@@ -269,18 +269,6 @@ func (e *Engine) transform(t rules.Transform, kind string) (transform.Func, erro
 	return f, nil
 }
 
-// describeColumns is for logs: "name: transform".
-func describeColumns(a *rewrite.Analysis) string {
-	var b strings.Builder
-	for i, c := range a.Columns {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(c.Name)
-	}
-	return b.String()
-}
-
 // systemViewReason refuses the system relations that hold data values or
 // other sessions' SQL: statistics (most common values, histograms),
 // activity, statement statistics, large objects, and role secrets. The
